@@ -1,0 +1,23 @@
+# Front door of hs_backbone. `make test` and `make demo` create the environment when needed.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.hs_backbone-stack
+ENV_INPUTS := requirements.txt requirements-dev.txt pyproject.toml tools/setup_env.sh
+
+.PHONY: env test lint clean
+
+env: $(STAMP)
+
+# Rebuilt only when the pinned stack changes; the mmcv wheel itself is cached outside the repo.
+$(STAMP): $(ENV_INPUTS)
+	bash tools/setup_env.sh $(VENV)
+	touch $@
+
+lint: $(STAMP)
+	$(PY) -m ruff check hs_backbone tests tools configs
+
+test: lint
+	$(PY) -m pytest -q
+
+clean:
+	rm -rf $(VENV) work_dirs .pytest_cache
