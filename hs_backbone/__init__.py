@@ -1,0 +1,9 @@
+"""HS-ResNet (Hierarchical-Split ResNet) backbone for OpenMMLab codebases."""
+from . import checkpoint
+from .models import HSBlock, HSBottleneck, HSResLayer, HSResNet
+from .registry import REGISTERED_IN
+
+checkpoint.install()
+
+__version__ = '0.1.0'
+__all__ = ['HSBlock', 'HSBottleneck', 'HSResLayer', 'HSResNet', 'REGISTERED_IN']
