@@ -1,0 +1,18 @@
+# Baseline of faster-rcnn_hs-r50_fpn_1x_coco: mmdet's ResNet-50 (torchvision ImageNet weights),
+# the paper's 37.2 bbox mAP (mmdet's model zoo: 37.4). Only the backbone differs from the HS config.
+_base_ = 'mmdet::faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py'
+# hs_backbone also makes Runner checkpoints loadable under torch >= 2.6 (README, "Checkpoints").
+custom_imports = dict(imports=['hs_backbone'], allow_failed_imports=False)
+
+model = dict(
+    backbone=dict(
+        _delete_=True,
+        type='ResNet',
+        depth=50,
+        num_stages=4,
+        out_indices=(0, 1, 2, 3),
+        frozen_stages=1,
+        norm_cfg=dict(type='BN', requires_grad=True),
+        norm_eval=True,
+        style='pytorch',
+        init_cfg=dict(type='Pretrained', checkpoint='torchvision://resnet50')))

@@ -1,0 +1,26 @@
+import os.path as osp
+import sys
+
+import pytest
+
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+TOOLS = osp.join(ROOT, 'tools')
+if TOOLS not in sys.path:
+    sys.path.insert(0, TOOLS)
+
+
+@pytest.fixture(scope='session')
+def tiny_demo_data(tmp_path_factory):
+    """A small copy of the embedded demo data, shared by the end-to-end tests."""
+    from make_demo_data import make_demo_data
+    out = tmp_path_factory.mktemp('demo_data')
+    return make_demo_data(str(out), num_train=8, num_val=4, size=256, verbose=False)
+
+
+def load_tool(name):
+    """Import ``tools/<name>.py`` by path (``test`` would otherwise find the stdlib package)."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(f'hs_tools_{name}', osp.join(TOOLS, f'{name}.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
