@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.hs_backbone-stack
 ENV_INPUTS := requirements.txt requirements-dev.txt pyproject.toml tools/setup_env.sh
 
-.PHONY: env test lint clean
+.PHONY: env test lint demo clean
 
 env: $(STAMP)
 
@@ -18,6 +18,10 @@ lint: $(STAMP)
 
 test: lint
 	$(PY) -m pytest -q
+
+# The main job: embedded data, train + evaluate detection and segmentation on a CPU.
+demo: $(STAMP)
+	$(PY) tools/demo.py
 
 clean:
 	rm -rf $(VENV) work_dirs .pytest_cache
