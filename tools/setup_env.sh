@@ -28,7 +28,12 @@ say "installing torch 2.14.1 + torchvision 0.29.1"
 "${PIP[@]}" install -q torch==2.14.1 torchvision==0.29.1
 # mmcv's setup.py and `pip download` of its sdist import pkg_resources, gone in setuptools>=70;
 # installing torch pulls a newer setuptools back in, so pin it right here.
-"${PIP[@]}" install -q 'setuptools<70' wheel ninja
+pin_setuptools() {
+    # pip's resolver complains that torch's metadata wants setuptools>=77: expected, kept in a log.
+    "${PIP[@]}" install -q 'setuptools<70' "$@" > "$VENV/setuptools-pin.log" 2>&1 \
+        || { cat "$VENV/setuptools-pin.log"; exit 1; }
+}
+pin_setuptools wheel ninja
 
 mkdir -p "$WHEELS"
 if ! ls "$WHEELS"/mmcv-"$MMCV_VERSION"-*.whl >/dev/null 2>&1; then
@@ -58,9 +63,7 @@ fi
 say "installing the OpenMMLab stack and test tools"
 "${PIP[@]}" install -q --find-links "$WHEELS" -r "$ROOT/requirements.txt" -r "$ROOT/requirements-dev.txt"
 "${PIP[@]}" install -q --no-deps --no-build-isolation -e "$ROOT"
-# Last, because the line above lets torch's metadata raise setuptools to >=77: mmengine needs
-# pkg_resources (setuptools<70) to resolve `_base_ = 'mmdet::...'`. torch runs fine with it;
-# pip's resolver complaint about that is expected and kept out of the way.
-"${PIP[@]}" install -q 'setuptools<70' > "$VENV/setuptools-pin.log" 2>&1 \
-    || { cat "$VENV/setuptools-pin.log"; exit 1; }
+# Last, because the lines above let torch's metadata raise setuptools to >=77: mmengine needs
+# pkg_resources (setuptools<70) to resolve `_base_ = 'mmdet::...'`. torch runs fine with it.
+pin_setuptools
 say "environment ready: $VENV"
