@@ -1,7 +1,10 @@
 """What tools/train.py and tools/test.py share: loading a config the way mmdet/mmseg do."""
 import argparse
+import glob
+import logging
 import os
 import os.path as osp
+import re
 
 from mmengine.config import Config, DictAction
 
@@ -61,3 +64,56 @@ def build_runner(cfg: Config):
     if 'runner_type' in cfg:
         return RUNNERS.build(cfg)
     return Runner.from_cfg(cfg)
+
+
+def _checkpoint_number(path):
+    match = re.fullmatch(r'(?:iter|epoch)_(\d+)\.pth', osp.basename(path))
+    return int(match.group(1)) if match else -1
+
+
+def unreadable_reason(path):
+    """Why the checkpoint at ``path`` cannot be loaded, or None when it loads."""
+    from .checkpoint import safe_load
+    try:
+        safe_load(path, map_location='cpu')
+    except Exception as error:  # any failure to load means: do not resume from it
+        return f'{type(error).__name__}: {str(error).splitlines()[0][:200]}'
+    return None
+
+
+def find_resumable_checkpoint(work_dir):
+    """The newest checkpoint in ``work_dir`` that loads, skipping broken ones with a warning.
+
+    A run killed while saving leaves a truncated ``iter_N.pth`` (mmengine writes checkpoints in
+    place). Resuming from it would crash, and starting over would silently discard the work:
+    this falls back to the newest checkpoint that loads.
+
+    Args:
+        work_dir (str): The run's work dir.
+
+    Returns:
+        str or None: The checkpoint to resume from; None when the work dir has no checkpoint.
+
+    Raises:
+        RuntimeError: If checkpoints exist but none of them loads.
+    """
+    from mmengine.logging import print_log
+    candidates = sorted(glob.glob(osp.join(work_dir, '*.pth')), key=_checkpoint_number,
+                        reverse=True)
+    candidates = [c for c in candidates if _checkpoint_number(c) >= 0]
+    broken = []
+    for path in candidates:
+        reason = unreadable_reason(path)
+        if reason is None:
+            if broken:
+                print_log(f'resuming from {path}, the newest checkpoint that loads', 'current',
+                          logging.WARNING)
+            return path
+        broken.append(path)
+        print_log(f'checkpoint {path} cannot be loaded ({reason}); trying an older one',
+                  'current', logging.WARNING)
+    if broken:
+        raise RuntimeError(
+            f'--resume: no checkpoint in {work_dir} loads ({", ".join(broken)}). Refusing to '
+            'start over silently: move them away to train from scratch, or pass --resume PATH.')
+    return None

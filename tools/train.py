@@ -13,7 +13,13 @@ import os.path as osp
 from mmengine.logging import print_log
 
 import hs_backbone  # noqa: F401  (registers HSResNet, safe checkpoint loading)
-from hs_backbone.runner_setup import add_common_args, build_runner, load_config
+from hs_backbone.runner_setup import (
+    add_common_args,
+    build_runner,
+    find_resumable_checkpoint,
+    load_config,
+    unreadable_reason,
+)
 
 
 def parse_args(argv=None):
@@ -54,11 +60,19 @@ def main(argv=None):
         cfg.auto_scale_lr.enable = True
 
     if args.resume == 'auto':
-        cfg.resume = True
-        cfg.load_from = None
+        checkpoint = find_resumable_checkpoint(cfg.work_dir)
+        if checkpoint is None:
+            print_log(f'--resume: no checkpoint in {cfg.work_dir} yet, starting from scratch',
+                      logger='current')
+        else:
+            cfg.resume = True
+            cfg.load_from = checkpoint
     elif args.resume is not None:
         if not osp.isfile(args.resume):
             raise FileNotFoundError(f'--resume checkpoint {args.resume} does not exist')
+        reason = unreadable_reason(args.resume)
+        if reason is not None:
+            raise RuntimeError(f'--resume checkpoint {args.resume} cannot be loaded ({reason})')
         cfg.resume = True
         cfg.load_from = args.resume
 

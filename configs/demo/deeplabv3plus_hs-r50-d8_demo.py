@@ -50,3 +50,5 @@ param_scheduler = [
 default_hooks = dict(
     logger=dict(interval=10),
     checkpoint=dict(by_epoch=False, interval=100, max_keep_ckpts=2))
+# torch's random state in checkpoints: --resume continues exactly (hs_backbone/rng_state_hook.py)
+custom_hooks = [dict(type='RNGStateHook')]

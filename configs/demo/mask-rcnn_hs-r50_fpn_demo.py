@@ -75,3 +75,5 @@ default_hooks = dict(
     checkpoint=dict(by_epoch=False, interval=100, max_keep_ckpts=2))
 log_processor = dict(by_epoch=False)
 auto_scale_lr = dict(enable=False)
+# torch's random state in checkpoints: --resume continues exactly (hs_backbone/rng_state_hook.py)
+custom_hooks = [dict(type='RNGStateHook')]
