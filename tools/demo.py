@@ -167,9 +167,18 @@ def print_table(records):
             print('  '.join('-' * w for w in widths))
 
 
+def cpu_model():
+    try:
+        with open('/proc/cpuinfo') as f:
+            names = [line.split(':', 1)[1].strip() for line in f if line.startswith('model name')]
+    except OSError:
+        names = []
+    return names[0] if names else (platform.processor() or None)
+
+
 def machine():
     import torch
-    return dict(platform=platform.platform(), processor=platform.processor() or None,
+    return dict(platform=platform.platform(), processor=cpu_model(),
                 cpu_count=os.cpu_count(), torch_threads=torch.get_num_threads(),
                 python=platform.python_version(), torch=torch.__version__,
                 device='cuda' if torch.cuda.is_available() else 'cpu')
