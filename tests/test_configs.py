@@ -16,10 +16,16 @@ def load(name):
     return Config.fromfile(str(CONFIG_DIR / name))
 
 
+def expected_scope(name):
+    if 'pretrain' in name:
+        return 'mmpretrain'
+    return 'mmseg' if 'deeplab' in name else 'mmdet'
+
+
 def expected_backbone(name):
     """Backbone type and depth that a config's file name promises."""
-    depth = 101 if '-r101' in name else 50
-    if name.startswith(('hs_resnet/', 'demo/')):
+    depth = 101 if ('-r101' in name or 'resnet101' in name) else 50
+    if name.startswith(('hs_resnet/', 'demo/', 'pretrain/')):
         return 'HSResNet', depth
     if 'res2net' in name:
         return 'Res2Net', depth
@@ -54,8 +60,10 @@ def registry_of(scope):
     init_default_scope(scope)
     if scope == 'mmdet':
         from mmdet.registry import MODELS
-    else:
+    elif scope == 'mmseg':
         from mmseg.registry import MODELS
+    else:
+        from mmpretrain.registry import MODELS
     return MODELS
 
 
@@ -66,12 +74,14 @@ def test_every_family_is_present():
         assert any(Path(c).name.startswith(task + '_hs-r101') for c in HS_CONFIGS), task
         assert sum(Path(c).name.startswith(task) for c in BASELINES) >= 2, task
     assert 'baselines/mask-rcnn_res2net-50_fpn_2x_coco.py' in BASELINES
+    assert {'pretrain/hs-resnet50_8xb32-300e_in1k.py',
+            'pretrain/hs-resnet101_8xb32-300e_in1k.py'} <= set(CONFIGS)
 
 
 @pytest.mark.parametrize('name', CONFIGS)
 def test_config_loads_with_the_right_backbone(name):
     cfg = load(name)
-    assert cfg.default_scope == ('mmseg' if 'deeplab' in name else 'mmdet')
+    assert cfg.default_scope == expected_scope(name)
     # custom_imports alone makes the packaged mmdet/mmseg tools work with these configs
     assert 'hs_backbone' in cfg.custom_imports.imports
     backbone_type, depth = expected_backbone(name)
@@ -107,6 +117,14 @@ def demo_det_batch(model, with_mask):
     return model.data_preprocessor(batch, True)
 
 
+def demo_cls_batch(model):
+    from mmpretrain.structures import DataSample
+    num_classes = model.head.num_classes
+    samples = [DataSample().set_gt_label(i % num_classes) for i in range(2)]
+    inputs = [torch.randint(0, 256, (3, 64, 64), dtype=torch.uint8) for _ in samples]
+    return model.data_preprocessor(dict(inputs=inputs, data_samples=samples), True)
+
+
 def demo_seg_batch(model):
     from mmengine.structures import PixelData
     from mmseg.structures import SegDataSample
@@ -129,13 +147,18 @@ def test_config_trains_one_step_on_cpu(name):
         # the Cityscapes configs pad every input to the 512x1024 crop
         cfg.model.data_preprocessor.size = None
         cfg.model.data_preprocessor.size_divisor = 32
+    if 'data_preprocessor' in cfg:
+        # what the Runner does with a top-level data_preprocessor (mmpretrain's configs)
+        cfg.model.setdefault('data_preprocessor', cfg.data_preprocessor)
     model = registry_of(cfg.default_scope).build(cfg.model)
     model.train()
     torch.manual_seed(0)
     if cfg.default_scope == 'mmdet':
         batch = demo_det_batch(model, with_mask='mask' in name)
-    else:
+    elif cfg.default_scope == 'mmseg':
         batch = demo_seg_batch(model)
+    else:
+        batch = demo_cls_batch(model)
     losses = model(**batch, mode='loss')
     loss, _ = model.parse_losses(losses)
     assert torch.isfinite(loss)
