@@ -47,5 +47,5 @@ param_scheduler = [
 train_cfg = dict(max_epochs=max_epochs, val_interval=max_epochs)
 default_hooks = dict(logger=dict(interval=5), checkpoint=dict(interval=1, save_best=None))
 auto_scale_lr = dict(enable=False)
-# a fixed seed: the demo's figures repeat from run to run (up to CPU float differences)
+# a fixed seed: reruns start from the same random numbers
 randomness = dict(seed=0)

@@ -77,5 +77,5 @@ log_processor = dict(by_epoch=False)
 auto_scale_lr = dict(enable=False)
 # torch's random state in checkpoints: --resume continues exactly (hs_backbone/rng_state_hook.py)
 custom_hooks = [dict(type='RNGStateHook')]
-# a fixed seed: the demo's figures repeat from run to run (up to CPU float differences)
+# a fixed seed: reruns start from the same random numbers
 randomness = dict(seed=0)
