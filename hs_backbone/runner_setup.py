@@ -57,10 +57,34 @@ def load_config(args) -> Config:
     return cfg
 
 
+def setup_cpu_distributed(cfg: Config) -> None:
+    """Let ``--launcher pytorch`` run on machines without CUDA (gloo backend).
+
+    mmengine 0.10.7's ``init_dist`` calls ``torch.cuda.set_device`` and its default DDP wrapper
+    passes ``device_ids``; both fail without CUDA. When the Runner finds the process group
+    already initialized it skips ``init_dist``, and a ``model_wrapper_cfg`` with
+    ``device_ids=None`` is what DDP needs for CPU modules.
+    """
+    import torch
+    import torch.distributed as dist
+    if cfg.launcher == 'none' or torch.cuda.is_available() or dist.is_initialized():
+        return
+    if cfg.launcher != 'pytorch':
+        raise ValueError(f'without CUDA, distributed runs need --launcher pytorch '
+                         f'(torchrun, tools/dist_train.sh), got --launcher {cfg.launcher}')
+    dist.init_process_group(backend='gloo')
+    cfg.setdefault('model_wrapper_cfg', dict(
+        type='MMDistributedDataParallel',
+        device_ids=None,  # explicit: the Runner would otherwise fill in [LOCAL_RANK]
+        broadcast_buffers=False,
+        find_unused_parameters=cfg.get('find_unused_parameters', False)))
+
+
 def build_runner(cfg: Config):
     """Build the Runner named by ``runner_type`` (mmdet's convention) or mmengine's Runner."""
     from mmengine.registry import RUNNERS
     from mmengine.runner import Runner
+    setup_cpu_distributed(cfg)
     if 'runner_type' in cfg:
         return RUNNERS.build(cfg)
     return Runner.from_cfg(cfg)
