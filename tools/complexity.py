@@ -30,11 +30,13 @@ BACKBONES = {
 }
 
 
-def measure(shape):
+def measure(shape, names=None):
+    """Parameters and multiply-adds of ``names`` (default: all of :data:`BACKBONES`)."""
     from mmdet.registry import MODELS
     init_default_scope('mmdet')
     rows = []
-    for name, cfg in BACKBONES.items():
+    for name in names or BACKBONES:
+        cfg = BACKBONES[name]
         model = MODELS.build(cfg)
         model.eval()  # mmdet's ResNet.train() returns None, so no chaining
         info = get_model_complexity_info(
