@@ -1,4 +1,5 @@
 import os.path as osp
+import subprocess
 import sys
 
 import pytest
@@ -15,6 +16,14 @@ def tiny_demo_data(tmp_path_factory):
     from make_demo_data import make_demo_data
     out = tmp_path_factory.mktemp('demo_data')
     return make_demo_data(str(out), num_train=8, num_val=4, size=256, verbose=False)
+
+
+def run_checked(cmd, env=None, timeout=900):
+    """Run ``cmd`` in the repository root; fail with the tail of its output if it fails."""
+    result = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout,
+                            env=env)
+    assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
+    return result.stdout + result.stderr
 
 
 def load_tool(name):

@@ -1,12 +1,11 @@
 """A shortened `make demo`: data, training and evaluation through tools/train.py and
 tools/test.py for both tasks, the summary JSON and the picture."""
 import json
-import subprocess
 import sys
 
 import cv2
 
-from .conftest import ROOT
+from .conftest import run_checked
 
 
 def test_short_demo_end_to_end(tiny_demo_data, tmp_path):
@@ -14,11 +13,10 @@ def test_short_demo_end_to_end(tiny_demo_data, tmp_path):
     cmd = [sys.executable, 'tools/demo.py', '--data-dir', tiny_demo_data['out_dir'],
            '--num-train', '8', '--num-val', '4', '--work-dir', str(work_dir),
            '--det-iters', '2', '--seg-iters', '2', '--num-pictures', '2']
-    result = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=900)
-    assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
+    output = run_checked(cmd)
     # progress of training and testing is shown live
-    assert 'Iter(train) [2/2]' in result.stdout
-    assert 'Iter(test)' in result.stdout
+    assert 'Iter(train) [2/2]' in output
+    assert 'Iter(test)' in output
 
     summary = json.loads((work_dir / 'summary.json').read_text())
     assert summary['data']['counts'] == tiny_demo_data['counts']
@@ -34,14 +32,12 @@ def test_short_demo_end_to_end(tiny_demo_data, tmp_path):
         assert task['train_seconds'] > 0 and task['test_seconds'] > 0
         assert set(task['aims']) <= set(task['metrics'])
     # the table printed at the end
-    assert 'coco/bbox_mAP' in result.stdout and 'mIoU' in result.stdout
+    assert 'coco/bbox_mAP' in output and 'mIoU' in output
 
     picture = cv2.imread(summary['picture'])
     # two scenes of 256 px under a header strip, three panels side by side
     assert picture.shape[0] > 2 * 256 and picture.shape[1] == 3 * 256
 
     # a second run finds the trained checkpoints and only evaluates
-    again = subprocess.run(cmd + ['--num-pictures', '0'], cwd=ROOT, capture_output=True,
-                           text=True, timeout=900)
-    assert again.returncode == 0, again.stderr[-3000:]
-    assert again.stdout.count('not retraining') == 2
+    again = run_checked(cmd + ['--num-pictures', '0'])
+    assert again.count('not retraining') == 2

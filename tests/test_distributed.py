@@ -1,12 +1,11 @@
 """tools/dist_train.sh: two processes (gloo, CPU) train like one with the same total batch."""
 import os
 import socket
-import subprocess
 import sys
 
 from hs_backbone.checkpoint import safe_load
 
-from .conftest import ROOT, load_tool
+from .conftest import load_tool, run_checked
 
 SEG_CONFIG = 'configs/demo/deeplabv3plus_hs-r50-d8_demo.py'
 ITERS = 2
@@ -39,19 +38,12 @@ def free_port():
         return s.getsockname()[1]
 
 
-def run(cmd, env=None):
-    result = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=900,
-                            env=env)
-    assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
-    return result.stdout + result.stderr
-
-
 def test_two_processes_match_one_with_the_same_total_batch(tiny_demo_data, tmp_path):
     single, double = tmp_path / 'single', tmp_path / 'double'
-    run([sys.executable, 'tools/train.py', SEG_CONFIG, '--work-dir', str(single),
+    run_checked([sys.executable, 'tools/train.py', SEG_CONFIG, '--work-dir', str(single),
          '--cfg-options', *options(tiny_demo_data, TOTAL_BATCH)])
     env = dict(os.environ, PORT=str(free_port()), PYTHON=sys.executable)
-    log = run(['bash', 'tools/dist_train.sh', SEG_CONFIG, '2', '--work-dir', str(double),
+    log = run_checked(['bash', 'tools/dist_train.sh', SEG_CONFIG, '2', '--work-dir', str(double),
                '--cfg-options', *options(tiny_demo_data, TOTAL_BATCH // 2)], env=env)
     assert 'Distributed training: True' in log
 

@@ -14,7 +14,7 @@ import torch
 from hs_backbone.checkpoint import safe_load
 from hs_backbone.runner_setup import find_resumable_checkpoint
 
-from .conftest import ROOT, load_tool
+from .conftest import ROOT, load_tool, run_checked
 
 DET_CONFIG = 'configs/demo/mask-rcnn_hs-r50_fpn_demo.py'
 MAX_ITERS = 6
@@ -28,12 +28,6 @@ def train_cmd(data, work_dir, *extra):
         'val_cfg=None', 'val_dataloader=None', 'val_evaluator=None']
     return [sys.executable, 'tools/train.py', DET_CONFIG, '--work-dir', str(work_dir),
             *extra, '--cfg-options', *options]
-
-
-def run(cmd):
-    result = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=900)
-    assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
-    return result.stdout + result.stderr
 
 
 def losses(work_dir):
@@ -72,14 +66,14 @@ def kill_after_checkpoint(cmd, work_dir, name):
 
 def test_killed_run_resumes_to_the_uninterrupted_result(tiny_demo_data, tmp_path):
     straight, killed = tmp_path / 'straight', tmp_path / 'killed'
-    run(train_cmd(tiny_demo_data, straight))
+    run_checked(train_cmd(tiny_demo_data, straight))
 
     kill_after_checkpoint(train_cmd(tiny_demo_data, killed), killed, 'iter_4.pth')
     assert not (killed / f'iter_{MAX_ITERS}.pth').exists()
     without_hook = tmp_path / 'without_hook'
     shutil.copytree(killed, without_hook)
 
-    log = run(train_cmd(tiny_demo_data, killed, '--resume'))
+    log = run_checked(train_cmd(tiny_demo_data, killed, '--resume'))
     assert 'resumed epoch: 0, iter: 4' in log
     # same seed, deterministic: identical losses before the kill, and after the resume
     assert losses(killed) == losses(straight)
@@ -87,7 +81,7 @@ def test_killed_run_resumes_to_the_uninterrupted_result(tiny_demo_data, tmp_path
     assert_same_weights(straight / f'iter_{MAX_ITERS}.pth', killed / f'iter_{MAX_ITERS}.pth')
 
     # the RNG hook is what makes it exact: mmdet's RoI sampler draws from torch's generator
-    run(train_cmd(tiny_demo_data, without_hook, '--resume') + ['custom_hooks=[]'])
+    run_checked(train_cmd(tiny_demo_data, without_hook, '--resume') + ['custom_hooks=[]'])
     assert losses(without_hook)[MAX_ITERS] != losses(straight)[MAX_ITERS]
 
 

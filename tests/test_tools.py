@@ -1,12 +1,11 @@
 """The configs train and test through the tools packaged in mmdet and mmseg, and ours fail
 clearly on bad input. (tests/test_demo.py runs this repo's train/test tools end to end.)"""
 import os.path as osp
-import subprocess
 import sys
 
 import pytest
 
-from .conftest import ROOT, load_tool
+from .conftest import ROOT, load_tool, run_checked
 
 PACKAGED = {
     codebase: osp.join(osp.dirname(__import__(codebase).__file__), '.mim', 'tools')
@@ -17,11 +16,8 @@ SEG_CONFIG = 'configs/demo/deeplabv3plus_hs-r50-d8_demo.py'
 NO_VAL = ['val_cfg=None', 'val_dataloader=None', 'val_evaluator=None']
 
 
-def run(args, timeout=900):
-    result = subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True,
-                            timeout=timeout)
-    assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
-    return result.stdout + result.stderr
+def run(args):
+    return run_checked([sys.executable, *args])
 
 
 def data_options(task, data):

@@ -165,12 +165,8 @@ def environment(args):
     if args.device == 'cuda':
         info['gpu'] = torch.cuda.get_device_name()
     else:
-        try:
-            with open('/proc/cpuinfo') as f:
-                info['cpu'] = next(line.split(':', 1)[1].strip() for line in f
-                                   if line.startswith('model name'))
-        except (OSError, StopIteration):
-            info['cpu'] = platform.processor() or None
+        from demo import cpu_model
+        info['cpu'] = cpu_model()
     return info
 
 
