@@ -11,7 +11,7 @@ def test_benchmark_writes_json_table_and_plot(tmp_path, capsys):
     load_tool('benchmark').main([
         '--models', 'HS-ResNet50 (16w_6s)', 'ResNet-50', '--sizes', '64', '256x64',
         '--repeats', '2', '--large-repeats', '1', '--warmup', '0', '--train-size', '64',
-        '--train-repeats', '1', '--out', str(out), '--plot', str(picture)])
+        '--train-repeats', '1', '--fuse-bn', '--out', str(out), '--plot', str(picture)])
     report = json.loads(out.read_text())
     assert set(report['inference']) == {'64x64', '256x64'}
     # --repeats for sizes up to 224, --large-repeats above
@@ -24,6 +24,7 @@ def test_benchmark_writes_json_table_and_plot(tmp_path, capsys):
     assert report['complexity']['HS-ResNet50 (16w_6s)']['params'] == pytest.approx(24.83e6,
                                                                                    rel=1e-3)
     assert report['environment']['device'] == 'cpu' and report['environment']['threads'] >= 1
+    assert report['environment']['fuse_bn'] is True
     assert picture.stat().st_size > 0
     table = capsys.readouterr().out
     assert '| HS-ResNet50 (16w_6s) |' in table and '(1.00x)' in table

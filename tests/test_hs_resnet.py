@@ -1,3 +1,5 @@
+import copy
+
 import pytest
 import torch
 import torch.nn as nn
@@ -253,3 +255,23 @@ def test_hs_resnet_deprecated_pretrained(tmp_path):
         HSResNet(pretrained='open-mmlab://resnet50_v1c')
     with pytest.raises(ValueError, match='both init_cfg and the deprecated pretrained'):
         HSResNet(pretrained=str(checkpoint), init_cfg=dict(type='Pretrained', checkpoint='x'))
+
+
+@pytest.mark.parametrize('deep_stem', [True, False])
+def test_hs_resnet_conv_bn_fusion_keeps_outputs(deep_stem):
+    """mmcv's fuse_conv_bn folds every norm of the backbone into its conv for inference."""
+    from mmcv.cnn import fuse_conv_bn
+    model = HSResNet(deep_stem=deep_stem, avg_down=deep_stem, zero_init_residual=False)
+    model.init_weights()
+    with torch.no_grad():
+        # running statistics away from their initial values, as after training
+        for _ in range(3):
+            model(torch.rand(2, 3, 64, 64) * 2)
+    model.eval()
+    x = torch.rand(1, 3, 64, 64)
+    with torch.no_grad():
+        expected = model(x)
+        fused = fuse_conv_bn(copy.deepcopy(model))
+        assert not any(isinstance(m, _BatchNorm) for m in fused.modules())
+        for a, b in zip(expected, fused(x), strict=True):
+            torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-4)

@@ -51,6 +51,8 @@ def parse_args(argv=None):
     parser.add_argument('--dtype', default='fp32', choices=list(DTYPES),
                         help='inference precision (autocast for fp16/bf16)')
     parser.add_argument('--batch', type=int, default=1, help='inference batch size')
+    parser.add_argument('--fuse-bn', action='store_true',
+                        help="fold BN into the convs for inference (mmcv's fuse_conv_bn)")
     parser.add_argument('--sizes', nargs='+', type=parse_size,
                         default=[(224, 224), (800, 1216), (512, 1024)],
                         help='inference input sizes, S or HxW')
@@ -159,7 +161,7 @@ def training(names, args):
 
 
 def environment(args):
-    info = dict(device=args.device, dtype=args.dtype, torch=torch.__version__,
+    info = dict(device=args.device, dtype=args.dtype, fuse_bn=args.fuse_bn, torch=torch.__version__,
                 threads=torch.get_num_threads(), python=platform.python_version(),
                 platform=platform.platform())
     if args.device == 'cuda':
@@ -220,6 +222,9 @@ def main(argv=None):
     for name in names:
         model = build(name, args.device)
         model.eval()
+        if args.fuse_bn:
+            from mmcv.cnn import fuse_conv_bn
+            model = fuse_conv_bn(model)
         models[name] = model
     report = dict(environment=environment(args), batch=args.batch,
                   complexity={n: dict(params=complexity[n]['params'], macs=complexity[n]['macs'],
