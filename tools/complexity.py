@@ -1,9 +1,10 @@
 """Parameters and multiply-adds of HS-ResNet beside mmdet's ResNet family.
 
 Counts come from mmengine's analysis tools on the backbone alone, in eval mode, without a
-classifier: ``get_model_complexity_info`` for parameters and total multiply-adds (mmengine calls
-them "flops"; the total includes the norm layers), ``FlopAnalyzer.by_operator()`` for the
-multiply-adds of the convolutions alone, the figure papers usually quote.
+classifier: ``parameter_count`` and ``FlopAnalyzer.total()`` (the figures
+``get_model_complexity_info`` reports; mmengine calls multiply-adds "flops" and the total
+includes the norm layers), and ``FlopAnalyzer.by_operator()`` for the multiply-adds of the
+convolutions alone, the figure papers usually quote.
 
 Usage:
     python tools/complexity.py [--shape 224 224] [--out complexity.json]
@@ -12,7 +13,7 @@ import argparse
 import json
 
 import torch
-from mmengine.analysis import FlopAnalyzer, get_model_complexity_info
+from mmengine.analysis import FlopAnalyzer, parameter_count
 from mmengine.registry import init_default_scope
 
 import hs_backbone  # noqa: F401  (registers HSResNet)
@@ -39,11 +40,10 @@ def measure(shape, names=None):
         cfg = BACKBONES[name]
         model = MODELS.build(cfg)
         model.eval()  # mmdet's ResNet.train() returns None, so no chaining
-        info = get_model_complexity_info(
-            model, input_shape=(3, *shape), show_table=False, show_arch=False)
-        conv = FlopAnalyzer(model, torch.rand(1, 3, *shape)).by_operator()['conv']
-        rows.append(dict(model=name, config=cfg, params=info['params'], macs=info['flops'],
-                         conv_macs=conv))
+        # one trace gives both figures: get_model_complexity_info's total is this analyzer's
+        analyzer = FlopAnalyzer(model, torch.rand(1, 3, *shape))
+        rows.append(dict(model=name, config=cfg, params=parameter_count(model)[''],
+                         macs=analyzer.total(), conv_macs=analyzer.by_operator()['conv']))
     return rows
 
 

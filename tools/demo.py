@@ -95,14 +95,13 @@ def run_logged(cmd, log_file):
 
 def data_options(task, data):
     """--cfg-options that point a demo config at ``data`` (make_demo_data's result)."""
+    layout = 'coco' if task == 'det' else 'cityscapes'
+    options = [f'{split}_dataloader.dataset.data_root={data[layout]["root"]}/'
+               for split in ('train', 'val', 'test')]
     if task == 'det':
-        root = data['coco']['root'] + '/'
         ann = data['coco']['val_ann']
-        return [f'{split}_dataloader.dataset.data_root={root}'
-                for split in ('train', 'val', 'test')] + [
-                    f'val_evaluator.ann_file={ann}', f'test_evaluator.ann_file={ann}']
-    root = data['cityscapes']['root'] + '/'
-    return [f'{split}_dataloader.dataset.data_root={root}' for split in ('train', 'val', 'test')]
+        options += [f'val_evaluator.ann_file={ann}', f'test_evaluator.ann_file={ann}']
+    return options
 
 
 def max_iters_of(config, override):
