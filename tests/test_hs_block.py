@@ -104,3 +104,36 @@ def test_hs_block_invalid_arguments():
         HSBlock(0, 4)
     with pytest.raises(ValueError, match="stage_type must be one of \\('normal', 'stage'\\)"):
         HSBlock(16, 4, stage_type='first')
+
+
+@pytest.mark.parametrize('stage_type,stride', [('normal', 1), ('stage', 1), ('stage', 2)])
+def test_hs_block_channels_last(stage_type, stride):
+    block = HSBlock(width=8, scales=4, stride=stride, stage_type=stage_type).eval()
+    x = torch.rand(2, 32, 16, 16)
+    with torch.no_grad():
+        expected = block(x)
+        out = block.to(memory_format=torch.channels_last)(
+            x.contiguous(memory_format=torch.channels_last))
+    # the layout survives the block, so the next conv needs no reorder
+    assert out.is_contiguous(memory_format=torch.channels_last)
+    torch.testing.assert_close(out, expected, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize('stage_type,stride', [('normal', 1), ('stage', 2)])
+def test_hs_block_compiles_without_graph_breaks(stage_type, stride):
+    import torch._dynamo
+    torch._dynamo.reset()
+    block = HSBlock(width=8, scales=5, stride=stride, stage_type=stage_type)
+    explanation = torch._dynamo.explain(block)(torch.rand(2, 40, 16, 16))
+    assert explanation.graph_break_count == 0, explanation.break_reasons
+    assert explanation.graph_count == 1
+
+
+def test_hs_block_compiled_matches_eager():
+    """torch.compile's default backend (inductor, C++ on CPU) computes what eager does."""
+    torch.manual_seed(0)
+    block = HSBlock(width=8, scales=5).eval()
+    x = torch.rand(2, 40, 16, 16)
+    compiled = torch.compile(block, fullgraph=True)
+    with torch.no_grad():
+        torch.testing.assert_close(compiled(x), block(x), rtol=1e-4, atol=1e-4)

@@ -275,3 +275,27 @@ def test_hs_resnet_conv_bn_fusion_keeps_outputs(deep_stem):
         assert not any(isinstance(m, _BatchNorm) for m in fused.modules())
         for a, b in zip(expected, fused(x), strict=True):
             torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-4)
+
+
+def test_hs_resnet_channels_last():
+    model = HSResNet().eval()
+    x = small_input(64, batch=2)
+    with torch.no_grad():
+        expected = model(x)
+        outs = model.to(memory_format=torch.channels_last)(
+            x.contiguous(memory_format=torch.channels_last))
+    for out, ref in zip(outs, expected, strict=True):
+        assert out.is_contiguous(memory_format=torch.channels_last)
+        torch.testing.assert_close(out, ref, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize('with_cp', [False, True])
+def test_hs_resnet_compiles_as_one_graph(with_cp):
+    """torch.compile sees the whole backbone, training mode and checkpointing included."""
+    import torch._dynamo
+    torch._dynamo.reset()
+    model = HSResNet(with_cp=with_cp)
+    model.train()
+    x = small_input(64, batch=2).requires_grad_(with_cp)
+    explanation = torch._dynamo.explain(model)(x)
+    assert explanation.graph_break_count == 0, explanation.break_reasons

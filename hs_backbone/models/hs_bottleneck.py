@@ -87,7 +87,10 @@ class HSBottleneck(BaseModule):
             out = self.hs(out)
             out = self.norm3(self.conv3(out))
             identity = x if self.downsample is None else self.downsample(x)
-            return out + identity
+            # In place: a fresh output buffer per block cost 3x the add itself at 800x1216
+            # (page faults on new memory); norm3's output is not needed by its backward.
+            out += identity
+            return out
 
         if self.with_cp and x.requires_grad:
             out = cp.checkpoint(residual_forward, x, use_reentrant=False)

@@ -238,7 +238,8 @@ class HSResNet(BaseModule):
         super().init_weights()
 
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
-        if x.dim() != 4 or x.shape[1] != self.in_channels:
+        # A traced graph must not hold this check (it would warn and freeze the shape in).
+        if not torch.jit.is_tracing() and (x.dim() != 4 or x.shape[1] != self.in_channels):
             raise ValueError(f'HSResNet expects input of shape (N, {self.in_channels}, H, W) '
                              f'(in_channels={self.in_channels}), got {tuple(x.shape)}')
         if self.deep_stem:
