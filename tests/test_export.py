@@ -67,3 +67,9 @@ def test_export_rejects_bad_arguments():
                  '--shape', '16', '16'], ['--format', 'onnx', '--out', 'x', '--opset', '9']):
         with pytest.raises(SystemExit):
             export.parse_args(argv)
+
+
+def test_export_refuses_config_of_other_backbone():
+    export = load_tool('export')
+    with pytest.raises(ValueError, match="must be HSResNet, got 'ResNet'"):
+        export.build_backbone('configs/baselines/faster-rcnn_r50_fpn_1x_coco.py')

@@ -76,9 +76,11 @@ def build_backbone(config=None, arch=None, checkpoint=None, fuse_bn=False):
     """
     cfg = {}
     if config:
-        cfg = Config.fromfile(config).model.get('backbone', {}).to_dict()
-        if cfg.pop('type', None) != 'HSResNet':
-            raise ValueError(f'{config}: model.backbone is not HSResNet')
+        backbone = Config.fromfile(config).get('model', {}).get('backbone') or {}
+        cfg = backbone.to_dict() if hasattr(backbone, 'to_dict') else dict(backbone)
+        kind = cfg.pop('type', None)
+        if kind != 'HSResNet':
+            raise ValueError(f'{config}: model.backbone must be HSResNet, got {kind!r}')
     cfg.update(arch or {})
     # the export carries the weights; a Pretrained init_cfg would only be loaded and replaced
     cfg.pop('init_cfg', None)
