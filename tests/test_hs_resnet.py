@@ -68,6 +68,14 @@ def test_hs_resnet_out_indices(out_indices):
     assert model.out_channels == tuple(256 * 2**i for i in out_indices)
 
 
+def test_hs_resnet_out_indices_in_stage_order():
+    # forward returns stages in order, so out_channels must describe them in that order too
+    model = HSResNet(out_indices=(3, 1)).eval()
+    assert model.out_indices == (1, 3)
+    outs = model(small_input(64))
+    assert [o.shape[1] for o in outs] == list(model.out_channels) == [512, 2048]
+
+
 def test_hs_resnet_fewer_stages():
     model = HSResNet(num_stages=2, strides=(1, 2), dilations=(1, 1), out_indices=(0, 1)).eval()
     assert model.res_layers == ['layer1', 'layer2']

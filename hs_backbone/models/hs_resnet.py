@@ -37,7 +37,8 @@ class HSResNet(BaseModule):
             Default: ``(1, 2, 2, 2)``.
         dilations (Sequence[int]): Dilation of each stage. ``strides=(1, 2, 1, 1)`` with
             ``dilations=(1, 1, 2, 4)`` gives output stride 8 (DeepLab). Default: ``(1, 1, 1, 1)``.
-        out_indices (Sequence[int]): Stages whose outputs are returned. Default: ``(0, 1, 2, 3)``.
+        out_indices (Sequence[int]): Stages whose outputs are returned, in stage order
+            whatever the order given. Default: ``(0, 1, 2, 3)``.
         deep_stem (bool): Stem of three 3x3 convs instead of one 7x7 conv. Default: True.
         avg_down (bool): Average-pool then 1x1 conv in downsampling shortcuts instead of a
             strided 1x1 conv. Default: True.
@@ -119,7 +120,8 @@ class HSResNet(BaseModule):
         self.scales = scales
         self.in_channels = in_channels
         self.num_stages = num_stages
-        self.out_indices = tuple(out_indices)
+        # forward returns the stages in order; out_channels and callers index by this tuple
+        self.out_indices = tuple(sorted(set(out_indices)))
         self.deep_stem = deep_stem
         self.frozen_stages = frozen_stages
         self.norm_eval = norm_eval
