@@ -73,3 +73,15 @@ def test_export_refuses_config_of_other_backbone():
     export = load_tool('export')
     with pytest.raises(ValueError, match="must be HSResNet, got 'ResNet'"):
         export.build_backbone('configs/baselines/faster-rcnn_r50_fpn_1x_coco.py')
+
+
+def test_export_names_outputs_by_stage(tmp_path):
+    """Outputs are named after the stage they hold, whatever order out_indices was given in."""
+    export = load_tool('export')
+    out = tmp_path / 'hs.onnx'
+    export.main(['--format', 'onnx', '--out', str(out), '--shape', '64', '64', '--arch',
+                 'depth=50', 'out_indices=(3,1)'])
+    graph = onnx.load(str(out)).graph
+    assert [o.name for o in graph.output] == ['stage2', 'stage4']
+    run = export.load_exported('onnx', str(out))
+    assert [o.shape[1] for o in run(torch.rand(1, 3, 64, 64))] == [512, 2048]
