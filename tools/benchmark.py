@@ -155,7 +155,10 @@ def prepare(name, variant, device):
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
     if variant == 'compile':
-        model = torch.compile(model)
+        # Static shapes, compiled once per size; mmdet's ResNet family shares one forward, so the
+        # default limit of recompilations would silently send later sizes back to eager.
+        torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, 64)
+        model = torch.compile(model, dynamic=False)
     return model, channels_last
 
 
@@ -183,7 +186,7 @@ def inference(names, args):
             if variant == 'compile':
                 start = time.perf_counter()
                 step(entry)
-                compile_s[f'{name} {key}'] = time.perf_counter() - start
+                compile_s.setdefault(name, {})[key] = time.perf_counter() - start
         timed = time_interleaved(models, step, rounds, args.warmup, args.device,
                                  f'inference {key}')
         for (name, variant), figures in timed.items():
@@ -193,18 +196,19 @@ def inference(names, args):
         x = torch.rand(args.batch, 3, *size, device=args.device)
         for (name, variant), entry in models.items():
             results[variant][f'{size[0]}x{size[1]}'][name]['profile'] = profile_ops(
-                entry, x, args.device)
+                entry, x, args.device, dtype)
     return results, compile_s
 
 
-def profile_ops(entry, x, device, steps=3, top=12):
+def profile_ops(entry, x, device, dtype=torch.float32, steps=3, top=12):
     """The operators taking the most time in one forward (ms per forward, self time)."""
     from torch.profiler import ProfilerActivity, profile
     model, channels_last = entry
     if channels_last:
         x = x.contiguous(memory_format=torch.channels_last)
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device == 'cuda' else [])
-    with torch.inference_mode():
+    with torch.inference_mode(), torch.autocast(device, dtype=dtype,
+                                                enabled=dtype != torch.float32):
         model(x)
         with profile(activities=activities) as prof:
             for _ in range(steps):
@@ -217,11 +221,17 @@ def profile_ops(entry, x, device, steps=3, top=12):
 
 
 def peak_memory_mib(model, step, device):
-    """Peak memory of one ``step(model)`` in MiB (parameters included)."""
+    """Peak memory of one ``step(model)`` in MiB: its parameters, gradients, activations and
+    temporaries, not those of other models alive at the same time."""
     if device == 'cuda':
+        torch.cuda.synchronize()
+        before = torch.cuda.memory_allocated()
         torch.cuda.reset_peak_memory_stats()
         step(model)
-        return torch.cuda.max_memory_allocated() / 2**20
+        params = sum(p.numel() * p.element_size() for p in model.parameters())
+        peak = torch.cuda.max_memory_allocated() - before + params
+        model.zero_grad(set_to_none=True)  # the next model's baseline holds no gradients
+        return peak / 2**20
     try:
         from torch.distributed._tools.mem_tracker import MemTracker
     except ImportError:  # a torch without it: time the step, leave the memory unknown

@@ -87,8 +87,9 @@ class HSBottleneck(BaseModule):
             out = self.hs(out)
             out = self.norm3(self.conv3(out))
             identity = x if self.downsample is None else self.downsample(x)
-            # In place: a fresh output buffer per block cost 3x the add itself at 800x1216
-            # (page faults on new memory); norm3's output is not needed by its backward.
+            # In place, as mmdet's Bottleneck: a fresh output buffer per block cost 3x the add
+            # itself at 800x1216 (page faults on new memory), and norm3's backward does not need
+            # its output. A forward hook on norm3 therefore sees the sum, not the normed tensor.
             out += identity
             return out
 
