@@ -69,7 +69,11 @@ def backbone_weights(state_dict, prefix):
 
 
 def check_fits(weights, arch):
-    """Load ``weights`` strictly into ``HSResNet(**arch)``; explain any mismatch."""
+    """Load ``weights`` strictly into ``HSResNet(**arch)``; explain any mismatch.
+
+    Returns:
+        HSResNet: The model holding ``weights``.
+    """
     model = hs_backbone.HSResNet(**arch)
     expected = model.state_dict()
     missing = sorted(set(expected) - set(weights))
@@ -85,6 +89,7 @@ def check_fits(weights, arch):
             f'unexpected {show(unexpected)}, wrong shape '
             f'{show(wrong_shape)}. Give the architecture it was trained with via --arch.')
     model.load_state_dict(weights, strict=True)
+    return model
 
 
 def convert(src, dst, prefix='backbone.', arch=None):

@@ -25,6 +25,7 @@ import argparse
 import copy
 import os
 import os.path as osp
+import sys
 import warnings
 
 import torch
@@ -33,6 +34,9 @@ from mmengine.model import revert_sync_batchnorm
 
 import hs_backbone
 from hs_backbone.checkpoint import safe_load
+
+sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
+from convert_checkpoint import backbone_weights, check_fits  # noqa: E402
 
 FORMATS = ('onnx', 'torchscript')
 
@@ -86,19 +90,13 @@ def build_backbone(config=None, arch=None, checkpoint=None, fuse_bn=False):
     # the export carries the weights; a Pretrained init_cfg would only be loaded and replaced
     cfg.pop('init_cfg', None)
     cfg.pop('pretrained', None)
-    model = hs_backbone.HSResNet(**cfg)
     if checkpoint:
         state_dict = safe_load(checkpoint, map_location='cpu')
         state_dict = state_dict.get('state_dict', state_dict)
-        if any(k.startswith('backbone.') for k in state_dict):
-            state_dict = {k[len('backbone.'):]: v for k, v in state_dict.items()
-                          if k.startswith('backbone.')}
-        result = model.load_state_dict(state_dict, strict=False)
-        if result.missing_keys or result.unexpected_keys:
-            raise ValueError(
-                f'{checkpoint} does not fit HSResNet({cfg}): missing '
-                f'{result.missing_keys[:3]}, unexpected {result.unexpected_keys[:3]}; '
-                'give the architecture with --config or --arch')
+        prefix = 'backbone.' if any(k.startswith('backbone.') for k in state_dict) else ''
+        model = check_fits(backbone_weights(state_dict, prefix), cfg)
+    else:
+        model = hs_backbone.HSResNet(**cfg)
     # SyncBN needs a process group, the exported graph needs none: same inference arithmetic
     model = revert_sync_batchnorm(model).eval()
     if fuse_bn:
