@@ -45,6 +45,7 @@ import torch
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 from complexity import BACKBONES, measure  # noqa: E402
+from complexity import build as build_backbone  # noqa: E402
 
 DEFAULT_MODELS = ('HS-ResNet50 (16w_6s)', 'HS-ResNet50 (28w_6s)', 'HS-ResNet101 (16w_6s)',
                   'ResNet-50', 'ResNet-50-D', 'Res2Net-50 (26w_4s)', 'ResNeSt-50')
@@ -108,14 +109,8 @@ def parse_args(argv=None):
 
 
 def build(name, device, with_cp=False):
-    """Backbone ``name`` of tools/complexity.py, built by mmdet's registry."""
-    from mmdet.registry import MODELS
-    from mmengine.registry import init_default_scope
-
-    import hs_backbone  # noqa: F401  (registers HSResNet)
-    init_default_scope('mmdet')
-    model = MODELS.build(dict(BACKBONES[name], with_cp=with_cp))
-    return model.to(device)
+    """Backbone ``name`` of tools/complexity.py on ``device``."""
+    return build_backbone(name, with_cp=with_cp).to(device)
 
 
 def sync(device):

@@ -31,14 +31,19 @@ BACKBONES = {
 }
 
 
-def measure(shape, names=None):
-    """Parameters and multiply-adds of ``names`` (default: all of :data:`BACKBONES`)."""
+def build(name, **overrides):
+    """Backbone ``name`` of :data:`BACKBONES`, built by mmdet's registry with ``overrides``."""
     from mmdet.registry import MODELS
     init_default_scope('mmdet')
+    return MODELS.build(dict(BACKBONES[name], **overrides))
+
+
+def measure(shape, names=None):
+    """Parameters and multiply-adds of ``names`` (default: all of :data:`BACKBONES`)."""
     rows = []
     for name in names or BACKBONES:
         cfg = BACKBONES[name]
-        model = MODELS.build(cfg)
+        model = build(name)
         model.eval()  # mmdet's ResNet.train() returns None, so no chaining
         # one trace gives both figures: get_model_complexity_info's total is this analyzer's
         analyzer = FlopAnalyzer(model, torch.rand(1, 3, *shape))
