@@ -2,13 +2,19 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.hs_backbone-stack
-ENV_INPUTS := requirements.txt requirements-dev.txt pyproject.toml tools/setup_env.sh
+ENV_INPUTS := requirements.txt requirements-dev.txt pyproject.toml tools/setup_env.sh \
+	tools/mmcv_build.py
 
 .PHONY: env test lint demo clean
 
-env: $(STAMP)
+# Always runs the set-up (seconds when nothing changed), so that FORCE_CUDA=1 or a newly
+# visible GPU gets the mmcv ops it needs.
+env:
+	bash tools/setup_env.sh $(VENV)
+	touch $(STAMP)
 
-# Rebuilt only when the pinned stack changes; the mmcv wheel itself is cached outside the repo.
+# test and demo rebuild the environment only when the pinned stack changes; the mmcv wheel
+# itself is cached outside the repo.
 $(STAMP): $(ENV_INPUTS)
 	bash tools/setup_env.sh $(VENV)
 	touch $@
