@@ -32,10 +32,11 @@ import sys
 import sysconfig
 from dataclasses import dataclass
 
-# Measured on the 2-core project machine: CPU ops about 950 core-seconds (454 s); CUDA ops
-# about 3,700 core-seconds for one arch, about 600 more for each further arch (gpu_notes).
+# Measured on the 2-core project machine (user + sys time of the whole build): CPU ops about
+# 950 core-seconds, CUDA ops for one arch about 2,800 (sm_90, 2026-11-26). Each further arch:
+# about 600 more, an estimate.
 CPU_BUILD_CORE_SECONDS = 950
-CUDA_BUILD_CORE_SECONDS = 3700
+CUDA_BUILD_CORE_SECONDS = 2800
 CUDA_EXTRA_ARCH_CORE_SECONDS = 600
 
 

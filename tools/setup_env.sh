@@ -7,9 +7,9 @@
 # once into a wheel cache outside the repository ($HS_BACKBONE_CACHE, default
 # ~/.cache/hs_backbone), keyed by what the wheel holds (torch, Python, CPU or CUDA version,
 # archs); later environments with the same key install it in seconds.
-#   CPU ops: no GPU visible (about 2,100 core-seconds: 17 minutes on 2 cores).
+#   CPU ops: no GPU visible (about 950 core-seconds: 8 minutes on 2 cores).
 #   CUDA ops: a GPU visible, or FORCE_CUDA=1 with TORCH_CUDA_ARCH_LIST on a node without one
-#   (about 3,700 core-seconds for one arch). The toolkit is $CUDA_HOME when its major version
+#   (about 2,800 core-seconds for one arch). The toolkit is $CUDA_HOME when its major version
 #   matches torch's CUDA, else the registry's cuda-toolkit at the version torch requires.
 set -euo pipefail
 
