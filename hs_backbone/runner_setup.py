@@ -8,6 +8,8 @@ import re
 
 from mmengine.config import Config, DictAction
 
+from .distributed import init_distributed
+
 CODEBASES = ('mmdet', 'mmseg', 'mmpretrain')
 
 
@@ -57,34 +59,24 @@ def load_config(args) -> Config:
     return cfg
 
 
-def setup_cpu_distributed(cfg: Config) -> None:
-    """Let ``--launcher pytorch`` run on machines without CUDA (gloo backend).
+def build_runner(cfg: Config):
+    """Build the Runner named by ``runner_type`` (mmdet's convention) or mmengine's Runner.
 
-    mmengine 0.10.7's ``init_dist`` calls ``torch.cuda.set_device`` and its default DDP wrapper
-    passes ``device_ids``; both fail without CUDA. When the Runner finds the process group
-    already initialized it skips ``init_dist``, and a ``model_wrapper_cfg`` with
-    ``device_ids=None`` is what DDP needs for CPU modules.
+    The process group is started first (:func:`~hs_backbone.distributed.init_distributed`;
+    nothing happens if it exists). Without CUDA, distributed runs get gloo and a DDP wrapper with
+    ``device_ids=None``, which is what DDP needs for CPU modules (the Runner's default passes
+    ``[LOCAL_RANK]``).
     """
     import torch
-    import torch.distributed as dist
-    if cfg.launcher == 'none' or torch.cuda.is_available() or dist.is_initialized():
-        return
-    if cfg.launcher != 'pytorch':
-        raise ValueError(f'without CUDA, distributed runs need --launcher pytorch '
-                         f'(torchrun, tools/dist_train.sh), got --launcher {cfg.launcher}')
-    dist.init_process_group(backend='gloo')
-    cfg.setdefault('model_wrapper_cfg', dict(
-        type='MMDistributedDataParallel',
-        device_ids=None,  # explicit: the Runner would otherwise fill in [LOCAL_RANK]
-        broadcast_buffers=False,
-        find_unused_parameters=cfg.get('find_unused_parameters', False)))
-
-
-def build_runner(cfg: Config):
-    """Build the Runner named by ``runner_type`` (mmdet's convention) or mmengine's Runner."""
     from mmengine.registry import RUNNERS
     from mmengine.runner import Runner
-    setup_cpu_distributed(cfg)
+    init_distributed(cfg)
+    if cfg.launcher != 'none' and not torch.cuda.is_available():
+        cfg.setdefault('model_wrapper_cfg', dict(
+            type='MMDistributedDataParallel',
+            device_ids=None,
+            broadcast_buffers=False,
+            find_unused_parameters=cfg.get('find_unused_parameters', False)))
     if 'runner_type' in cfg:
         return RUNNERS.build(cfg)
     return Runner.from_cfg(cfg)
@@ -141,3 +133,56 @@ def find_resumable_checkpoint(work_dir):
             f'--resume: no checkpoint in {work_dir} loads ({", ".join(broken)}). Refusing to '
             'start over silently: move them away to train from scratch, or pass --resume PATH.')
     return None
+
+
+def checkpoint_to_resume(resume, work_dir):
+    """The checkpoint ``--resume`` asks for, the same on every rank; None to start fresh.
+
+    ``'auto'`` (what a bare ``--resume`` gives) is the newest loadable checkpoint in
+    ``work_dir``, or None when there is none yet: one command line serves a first start and
+    every restart (``torchrun --max-restarts``, a requeued Slurm job). Rank 0 alone looks
+    and tells the others: ranks that looked on their own could disagree (a file system that
+    shows them different states, a checkpoint that loads for one and not for another) and
+    resume from different iterations. Call it after
+    :func:`~hs_backbone.distributed.init_distributed`.
+
+    Args:
+        resume (str or None): None (no resume), ``'auto'``, or a checkpoint path (a file
+            named ``auto`` is ``./auto``).
+        work_dir (str): The run's work dir.
+
+    Returns:
+        str or None: The checkpoint to resume from.
+
+    Raises:
+        FileNotFoundError: If the path given does not exist.
+        RuntimeError: If the path given, or every checkpoint in the work dir, does not load.
+    """
+    from mmengine.dist import broadcast_object_list, get_rank
+    from mmengine.logging import print_log
+    if resume is None:
+        return None
+    if resume != 'auto':
+        if not osp.isfile(resume):
+            raise FileNotFoundError(f'--resume checkpoint {resume} does not exist')
+        reason = unreadable_reason(resume)
+        if reason is not None:
+            raise RuntimeError(f'--resume checkpoint {resume} cannot be loaded ({reason})')
+        return resume
+
+    decision = [None]
+    if get_rank() == 0:
+        try:
+            decision = [('resume', find_resumable_checkpoint(work_dir))]
+        except Exception as error:
+            # the other ranks wait for the answer: give them the error to raise
+            broadcast_object_list([('error', f'rank 0: {type(error).__name__}: {error}')])
+            raise
+    broadcast_object_list(decision)
+    kind, value = decision[0]
+    if kind == 'error':
+        raise RuntimeError(value)
+    if value is None:
+        print_log(f'--resume auto: no checkpoint in {work_dir} yet, starting from scratch',
+                  logger='current')
+    return value

@@ -1,4 +1,5 @@
 import os.path as osp
+import socket
 import subprocess
 import sys
 
@@ -8,6 +9,13 @@ ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 TOOLS = osp.join(ROOT, 'tools')
 if TOOLS not in sys.path:
     sys.path.insert(0, TOOLS)
+
+
+def pytest_configure(config):
+    # registered here rather than in pyproject.toml, whose changes rebuild the environment
+    config.addinivalue_line(
+        'markers', 'cuda: needs a CUDA device (tests/test_cuda.py); without one each test is '
+        'skipped, "not run: no CUDA device"')
 
 
 @pytest.fixture(scope='session')
@@ -33,3 +41,10 @@ def load_tool(name):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def free_port():
+    """A TCP port on the loopback that nothing listens on now."""
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]

@@ -1,7 +1,10 @@
 """A training run killed with SIGKILL resumes to exactly the uninterrupted result; broken
-checkpoints are skipped, never silently trained over."""
+checkpoints are skipped, never silently trained over; ``--resume auto`` starts fresh when there
+is nothing to resume, and all ranks resume from the checkpoint rank 0 chose. (The restart under
+torchrun is in tests/test_distributed.py.)"""
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -12,9 +15,9 @@ import pytest
 import torch
 
 from hs_backbone.checkpoint import safe_load
-from hs_backbone.runner_setup import find_resumable_checkpoint
+from hs_backbone.runner_setup import checkpoint_to_resume, find_resumable_checkpoint
 
-from .conftest import ROOT, load_tool, run_checked
+from .conftest import ROOT, free_port, load_tool, run_checked
 
 DET_CONFIG = 'configs/demo/mask-rcnn_hs-r50_fpn_demo.py'
 MAX_ITERS = 6
@@ -116,3 +119,56 @@ def test_no_readable_checkpoint_stops_instead_of_starting_over(tmp_path):
     with pytest.raises(RuntimeError, match='iter_2.pth cannot be loaded'):
         train.main([os.path.join(ROOT, DET_CONFIG), '--work-dir', str(tmp_path), '--resume',
                     str(tmp_path / 'iter_2.pth')])
+
+
+def test_resume_auto_starts_fresh_or_resumes_and_is_not_a_path(tmp_path, monkeypatch):
+    # a file named like the keyword does not turn it into a path
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / 'auto').write_bytes(b'')
+    work_dir = tmp_path / 'work'
+    assert checkpoint_to_resume('auto', str(work_dir)) is None  # a first start
+    write_checkpoints(work_dir, (2, 4))
+    assert checkpoint_to_resume('auto', str(work_dir)) == str(work_dir / 'iter_4.pth')
+    assert checkpoint_to_resume(str(work_dir / 'iter_2.pth'), 'elsewhere') == \
+        str(work_dir / 'iter_2.pth')
+    assert checkpoint_to_resume(None, str(work_dir)) is None
+    with pytest.raises(RuntimeError, match='cannot be loaded'):
+        checkpoint_to_resume('./auto', str(work_dir))
+
+
+def _choose_on_rank(rank, port, scenarios, out_dir):
+    import torch.distributed as dist
+    os.environ.update(MASTER_ADDR='127.0.0.1', MASTER_PORT=str(port))
+    dist.init_process_group('gloo', rank=rank, world_size=2)
+    answers = []
+    for work_dirs in scenarios:
+        try:
+            answers.append(['resume', checkpoint_to_resume('auto', work_dirs[rank])])
+        except RuntimeError as error:
+            answers.append(['error', str(error)])
+    with open(os.path.join(out_dir, f'rank{rank}.json'), 'w') as f:
+        json.dump(answers, f)
+    dist.destroy_process_group()
+
+
+def test_every_rank_resumes_from_the_checkpoint_rank_0_chose(tmp_path):
+    import torch.multiprocessing as mp
+    # what each rank sees differs here on purpose (on a cluster: file system caches, a
+    # checkpoint being written): the ranks still agree, on rank 0's choice or its error
+    good, empty, broken = tmp_path / 'good', tmp_path / 'empty', tmp_path / 'broken'
+    write_checkpoints(good, (2, 4))
+    empty.mkdir()
+    write_checkpoints(broken, (2, ))
+    truncate(broken / 'iter_2.pth')
+    scenarios = [(str(good), str(empty)), (str(empty), str(good)), (str(broken), str(good))]
+    # fork: the ranks only read files and talk over gloo, and need no second import of torch
+    mp.start_processes(_choose_on_rank, args=(free_port(), scenarios, str(tmp_path)), nprocs=2,
+                       start_method='fork')
+
+    ranks = [json.loads((tmp_path / f'rank{r}.json').read_text()) for r in (0, 1)]
+    assert ranks[0][:2] == ranks[1][:2] == [['resume', str(good / 'iter_4.pth')],
+                                             ['resume', None]]
+    (kind0, error0), (kind1, error1) = ranks[0][2], ranks[1][2]
+    assert kind0 == kind1 == 'error'
+    assert re.match(r'--resume: no checkpoint in .*broken loads', error0)
+    assert error1 == f'rank 0: RuntimeError: {error0}'

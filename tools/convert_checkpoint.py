@@ -25,6 +25,7 @@ from mmengine.config import Config, DictAction
 
 import hs_backbone
 from hs_backbone.checkpoint import safe_load
+from hs_backbone.state_dict_fit import compare_state_dicts
 
 # HSResNet arguments that change which weights exist or their shapes.
 ARCH_KEYS = ('depth', 'base_width', 'scales', 'in_channels', 'stem_channels', 'base_channels',
@@ -75,19 +76,12 @@ def check_fits(weights, arch):
         HSResNet: The model holding ``weights``.
     """
     model = hs_backbone.HSResNet(**arch)
-    expected = model.state_dict()
-    missing = sorted(set(expected) - set(weights))
-    unexpected = sorted(set(weights) - set(expected))
-    wrong_shape = sorted(k for k in set(expected) & set(weights)
-                         if expected[k].shape != weights[k].shape)
-    if missing or unexpected or wrong_shape:
-        def show(keys):
-            return f'{len(keys)} ({", ".join(keys[:3])}{", ..." if len(keys) > 3 else ""})'
+    fit = compare_state_dicts(model.state_dict(), weights)
+    if not fit.complete:
         signature = ', '.join(f'{k}={v}' for k, v in arch.items())
         raise ValueError(
-            f'the checkpoint does not fit HSResNet({signature}): missing {show(missing)}, '
-            f'unexpected {show(unexpected)}, wrong shape '
-            f'{show(wrong_shape)}. Give the architecture it was trained with via --arch.')
+            f'the checkpoint does not fit HSResNet({signature}): {fit.summary()}. Give the '
+            'architecture it was trained with via --arch.')
     model.load_state_dict(weights, strict=True)
     return model
 

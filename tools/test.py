@@ -4,16 +4,22 @@ Example:
     python tools/test.py configs/hs_resnet/faster-rcnn_hs-r50_fpn_1x_coco.py \\
         work_dirs/faster-rcnn_hs-r50_fpn_1x_coco/epoch_12.pth
     # -> COCO bbox mAP in work_dirs/faster-rcnn_hs-r50_fpn_1x_coco/metrics.json
+
+A checkpoint whose weights do not all fit the config's model (names and shapes) is refused
+before anything is evaluated, unless ``--allow-partial`` is given.
 """
 import argparse
 import json
+import logging
 import os
 import os.path as osp
 
 from mmengine.dist import is_main_process
+from mmengine.logging import print_log
 
 import hs_backbone  # noqa: F401  (registers HSResNet, safe checkpoint loading)
 from hs_backbone.runner_setup import add_common_args, build_runner, load_config
+from hs_backbone.state_dict_fit import checkpoint_fit
 
 
 def parse_args(argv=None):
@@ -29,6 +35,11 @@ def parse_args(argv=None):
     parser.add_argument('--show', action='store_true', help='show predictions in a window')
     parser.add_argument('--show-dir', help='save drawn predictions into this directory')
     parser.add_argument('--wait-time', type=float, default=2, help='seconds per shown image')
+    parser.add_argument(
+        '--allow-partial',
+        action='store_true',
+        help='evaluate even if the checkpoint does not fit the model (missing, unexpected or '
+        'wrong-shape weights; the model keeps its initial values for those)')
     add_common_args(parser)
     return parser.parse_args(argv)
 
@@ -63,6 +74,27 @@ def add_prediction_dump(cfg, out):
         cfg.test_evaluator.keep_results = True
 
 
+def check_fit(model, args):
+    """Refuse a checkpoint that does not fit the model, unless ``--allow-partial``.
+
+    mmengine would load what fits, log a line per key that does not, and evaluate: a wrong
+    checkpoint (or config) would give a plausible, wrong number.
+
+    Returns:
+        StateDictFit: The comparison of the checkpoint with the model.
+    """
+    fit = checkpoint_fit(model, args.checkpoint)
+    if fit.complete:
+        return fit
+    if not args.allow_partial:
+        raise ValueError(f'checkpoint {args.checkpoint} does not fit the model of {args.config}: '
+                         f'{fit.summary()}. Check the config and its --cfg-options, or pass '
+                         '--allow-partial to evaluate it anyway.')
+    print_log(f'--allow-partial: checkpoint {args.checkpoint}: {fit.summary()}',
+              logger='current', level=logging.WARNING)
+    return fit
+
+
 def main(argv=None):
     args = parse_args(argv)
     cfg = load_config(args)
@@ -75,6 +107,7 @@ def main(argv=None):
         add_prediction_dump(cfg, args.out)
 
     runner = build_runner(cfg)
+    fit = check_fit(runner.model, args)
     metrics = runner.test()
 
     if is_main_process():
@@ -82,6 +115,9 @@ def main(argv=None):
         os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
         record = dict(config=args.config, checkpoint=args.checkpoint,
                       metrics={k: float(v) for k, v in metrics.items()})
+        if not fit.complete:
+            # a number from a partly loaded model must not pass for the checkpoint's
+            record['partial_load'] = fit.summary()
         with open(path, 'w') as f:
             json.dump(record, f, indent=2)
         print(json.dumps(record['metrics']))

@@ -4,22 +4,24 @@ The codebase is chosen by the config's ``default_scope`` (``mmdet`` or ``mmseg``
 
 Example:
     python tools/train.py configs/hs_resnet/faster-rcnn_hs-r50_fpn_1x_coco.py --amp
-    python tools/train.py CONFIG --resume                  # latest checkpoint in the work dir
+    python tools/train.py CONFIG --resume auto   # newest loadable checkpoint, if any
     python tools/train.py CONFIG --resume work_dirs/x/iter_4000.pth
 """
 import argparse
-import os.path as osp
+import logging
 
+from mmengine.dist import is_main_process
 from mmengine.logging import print_log
 
 import hs_backbone  # noqa: F401  (registers HSResNet, safe checkpoint loading)
+from hs_backbone.distributed import init_distributed
 from hs_backbone.runner_setup import (
     add_common_args,
     build_runner,
-    find_resumable_checkpoint,
+    checkpoint_to_resume,
     load_config,
-    unreadable_reason,
 )
+from hs_backbone.state_dict_fit import checkpoint_fit
 
 
 def parse_args(argv=None):
@@ -30,8 +32,9 @@ def parse_args(argv=None):
         nargs='?',
         type=str,
         const='auto',
-        help='resume from this checkpoint, or without a path from the latest checkpoint '
-        'in the work dir')
+        help="resume from this checkpoint; 'auto' (or no value): from the newest loadable "
+        'checkpoint in the work dir, or start from scratch when there is none, so that the '
+        'same command serves the first start and every restart')
     parser.add_argument('--amp', action='store_true', help='automatic mixed precision training')
     parser.add_argument(
         '--auto-scale-lr', action='store_true', help='scale the learning rate by the batch size')
@@ -59,25 +62,28 @@ def main(argv=None):
             raise ValueError('--auto-scale-lr needs auto_scale_lr.base_batch_size in the config')
         cfg.auto_scale_lr.enable = True
 
-    if args.resume == 'auto':
-        checkpoint = find_resumable_checkpoint(cfg.work_dir)
-        if checkpoint is None:
-            print_log(f'--resume: no checkpoint in {cfg.work_dir} yet, starting from scratch',
-                      logger='current')
-        else:
-            cfg.resume = True
-            cfg.load_from = checkpoint
-    elif args.resume is not None:
-        if not osp.isfile(args.resume):
-            raise FileNotFoundError(f'--resume checkpoint {args.resume} does not exist')
-        reason = unreadable_reason(args.resume)
-        if reason is not None:
-            raise RuntimeError(f'--resume checkpoint {args.resume} cannot be loaded ({reason})')
+    # before the Runner, so that every rank resumes from the checkpoint rank 0 chose
+    init_distributed(cfg)
+    checkpoint = checkpoint_to_resume(args.resume, cfg.work_dir)
+    if checkpoint is not None:
         cfg.resume = True
-        cfg.load_from = args.resume
+        cfg.load_from = checkpoint
 
     runner = build_runner(cfg)
+    if cfg.get('load_from') and not cfg.get('resume') and is_main_process():
+        log_fit(runner.model, cfg.load_from)
     runner.train()
+
+
+def log_fit(model, load_from):
+    """One line on what of ``load_from`` fits the model.
+
+    mmengine loads it non-strictly, as fine-tuning needs, and logs one line per key that does
+    not fit; this line says whether the weights arrived at all.
+    """
+    fit = checkpoint_fit(model, load_from)
+    level = logging.INFO if fit.complete else logging.WARNING
+    print_log(f'load_from {load_from}: {fit.summary()}', logger='current', level=level)
 
 
 if __name__ == '__main__':
