@@ -2,6 +2,7 @@
 import json
 
 import pytest
+import torch
 
 from .conftest import load_tool
 
@@ -46,6 +47,51 @@ def test_benchmark_writes_json_table_and_plot(tmp_path, capsys):
     assert 'Profile, HS-ResNet50 (16w_6s), deploy, 64x64' in table
 
 
+def test_gpu_preset_smoke_runs_on_cpu(tmp_path, capsys):
+    """--preset gpu shrunk by --smoke runs on a CPU: its path is checked here, its figures on a
+    GPU (tools/gpu_check.sh); what needs CUDA is left out and noted."""
+    out = tmp_path / 'bench.json'
+    load_tool('benchmark').main(['--preset', 'gpu', '--smoke', '--device', 'cpu', '--settings',
+                                 'paper', 'fp16', 'train_amp', '--out', str(out)])
+    report = json.loads(out.read_text())
+    assert report['preset'] == 'gpu' and report['smoke'] and report['complete']
+    settings = {s['name']: s for s in report['settings']}
+    assert list(settings) == ['paper', 'fp16', 'train_amp']
+    assert all(s['status'] == 'done' for s in settings.values())
+    paper = settings['paper']
+    assert (paper['batch'], paper['dtype'], paper['sizes']) == (1, 'fp32', ['224x224'])
+    assert paper['models'] == ['HS-ResNet50 (16w_6s)', 'ResNet-50']
+    # cuda_graph needs CUDA: left out, and the JSON says so
+    assert list(paper['inference']) == ['eager', 'channels_last', 'deploy']
+    assert any('cuda_graph' in note for note in paper['notes'])
+    fp16 = settings['fp16']
+    assert fp16['dtype'] == 'bf16' and any('run as bf16' in note for note in fp16['notes'])
+    assert fp16['batch'] == 2 and fp16['sizes'] == ['64x64', '64x96']
+    train = settings['train_amp']['training']
+    assert set(train) == {'plain', 'with_cp'}
+    assert train['plain']['ResNet-50']['peak_memory_mib'] > 85
+    # the Figure 1 comparison: the paper's T4 figures beside this run's, ratios to ResNet-50
+    figure1 = report['figure1']
+    assert figure1['HS-ResNet50 (16w_6s)']['paper'] == dict(ms=5.34, ratio=5.34 / 3.47)
+    assert figure1['ResNet-50']['paper/deploy']['ratio'] == 1.0
+    assert 'ResNeSt-50' in figure1 and 'paper/deploy' not in figure1['ResNeSt-50']
+    table = capsys.readouterr().out
+    assert '| HS-ResNet50 (16w_6s) | 5.34 (1.54x) |' in table
+    assert '[paper] Inference, deploy' in table and '[train_amp] Training step' in table
+
+
+def test_gpu_preset_time_budget_skips_and_says_so(tmp_path):
+    out = tmp_path / 'bench.json'
+    load_tool('benchmark').main(['--preset', 'gpu', '--smoke', '--device', 'cpu',
+                                 '--time-budget', '0', '--out', str(out)])
+    report = json.loads(out.read_text())
+    assert report['complete']
+    assert [s['name'] for s in report['settings']] == [
+        'paper', 'fp16', 'bf16', 'train_amp', 'compile', 'compile_max_autotune']
+    for setting in report['settings']:
+        assert setting['status'] == 'skipped' and '--time-budget 0 s' in setting['reason']
+
+
 def test_benchmark_rejects_bad_arguments():
     benchmark = load_tool('benchmark')
     with pytest.raises(SystemExit):
@@ -56,3 +102,24 @@ def test_benchmark_rejects_bad_arguments():
         benchmark.parse_args(['--dtype', 'fp16'])
     with pytest.raises(SystemExit):
         benchmark.parse_args(['--variants', 'tensorrt'])
+    # CUDA-only choices say so on a CPU
+    with pytest.raises(SystemExit):
+        benchmark.parse_args(['--variants', 'cuda_graph'])
+    with pytest.raises(SystemExit):
+        benchmark.parse_args(['--train-dtype', 'fp16'])
+    # the preset sets the settings: a second source is refused, not silently ignored
+    with pytest.raises(SystemExit):
+        benchmark.parse_args(['--preset', 'gpu', '--device', 'cpu', '--dtype', 'bf16'])
+    with pytest.raises(SystemExit):
+        benchmark.parse_args(['--preset', 'gpu', '--device', 'cpu', '--settings', 'tensorrt'])
+    with pytest.raises(SystemExit):
+        benchmark.parse_args(['--smoke'])
+    with pytest.raises(SystemExit):
+        benchmark.parse_args(['--preset', 'gpu', '--device', 'cpu', '--time-budget', '-1'])
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason='checks the message where CUDA is missing')
+def test_gpu_preset_without_cuda_says_how_to_rehearse(capsys):
+    with pytest.raises(SystemExit):
+        load_tool('benchmark').parse_args(['--preset', 'gpu'])
+    assert '--preset gpu --smoke --device cpu' in capsys.readouterr().err
