@@ -38,18 +38,19 @@ def build(name, **overrides):
     return MODELS.build(dict(BACKBONES[name], **overrides))
 
 
+def count(model, shape):
+    """``params``, ``macs`` and ``conv_macs`` of ``model`` (eval mode) on one (H, W) image."""
+    model.eval()  # mmdet's ResNet.train() returns None, so no chaining
+    # one trace gives both figures: get_model_complexity_info's total is this analyzer's
+    analyzer = FlopAnalyzer(model, torch.rand(1, 3, *shape))
+    return dict(params=parameter_count(model)[''], macs=analyzer.total(),
+                conv_macs=analyzer.by_operator()['conv'])
+
+
 def measure(shape, names=None):
     """Parameters and multiply-adds of ``names`` (default: all of :data:`BACKBONES`)."""
-    rows = []
-    for name in names or BACKBONES:
-        cfg = BACKBONES[name]
-        model = build(name)
-        model.eval()  # mmdet's ResNet.train() returns None, so no chaining
-        # one trace gives both figures: get_model_complexity_info's total is this analyzer's
-        analyzer = FlopAnalyzer(model, torch.rand(1, 3, *shape))
-        rows.append(dict(model=name, config=cfg, params=parameter_count(model)[''],
-                         macs=analyzer.total(), conv_macs=analyzer.by_operator()['conv']))
-    return rows
+    return [dict(model=name, config=BACKBONES[name], **count(build(name), shape))
+            for name in names or BACKBONES]
 
 
 def main():

@@ -1,0 +1,21 @@
+# Baseline of deeplabv3plus_hs-r50-d8_demo for tools/compare.py: mmdet's Res2Net-50 26w_4s (deep
+# stem and average-pool shortcuts, as mmdet always builds it), output stride 8, from scratch.
+# mmdet's Res2Net has no contract_dilation: the first block of a dilated stage uses the stage's
+# full dilation. Only the backbone differs.
+_base_ = './deeplabv3plus_hs-r50-d8_demo.py'
+
+model = dict(
+    backbone=dict(
+        _delete_=True,
+        type='mmdet.Res2Net',
+        depth=50,
+        scales=4,
+        base_width=26,
+        num_stages=4,
+        out_indices=(0, 1, 2, 3),
+        strides=(1, 2, 1, 1),
+        dilations=(1, 1, 2, 4),
+        norm_cfg=dict(type='BN', requires_grad=True),
+        norm_eval=False,
+        style='pytorch',
+        init_cfg=None))
