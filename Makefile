@@ -22,8 +22,9 @@ $(STAMP): $(ENV_INPUTS)
 lint: $(STAMP)
 	$(PY) -m ruff check hs_backbone tests tools configs
 
+# -rs: every skipped test is listed with its reason (the CUDA tier says "not run: no CUDA device")
 test: lint
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -rs
 
 # The main job: embedded data, train + evaluate detection and segmentation on a CPU.
 demo: $(STAMP)

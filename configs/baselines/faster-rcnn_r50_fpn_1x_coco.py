@@ -1,7 +1,7 @@
 # Baseline of faster-rcnn_hs-r50_fpn_1x_coco: mmdet's ResNet-50 (torchvision ImageNet weights),
 # the paper's 37.2 bbox mAP (mmdet's model zoo: 37.4). Only the backbone differs from the HS config.
 _base_ = 'mmdet::faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py'
-# hs_backbone also makes Runner checkpoints loadable under torch >= 2.6 (README, "Checkpoints").
+# hs_backbone also makes Runner checkpoints loadable under torch >= 2.6 (docs/reliability.md).
 custom_imports = dict(imports=['hs_backbone'], allow_failed_imports=False)
 
 model = dict(
