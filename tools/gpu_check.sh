@@ -135,21 +135,21 @@ build_mmcv() {  # $1: 1 = with ops (CUDA), 0 = Python part only (dry run)
     sed -i 's/-std=c++17/-std=c++20/g' "$src/mmcv-$version/setup.py"
     local build_env=(MMCV_WITH_OPS="$ops" MAX_JOBS="$(nproc)" PYTHONPATH="$SITE${IMAGE_SITE:+:$IMAGE_SITE}")
     if [ "$ops" = 1 ]; then
-        local arch torch_cuda nvcc_major
-        arch=$("$PYTHON" -c 'import torch; print("%d.%d" % torch.cuda.get_device_capability())')
-        torch_cuda=$("$PYTHON" -c 'import torch; print(torch.version.cuda)')
+        local plan
         if [ -z "${CUDA_HOME:-}" ]; then
             for candidate in /usr/local/cuda "$(dirname "$(dirname "$(readlink -f "$(command -v nvcc || echo /x/x/x)")")")"; do
                 [ -x "$candidate/bin/nvcc" ] && CUDA_HOME=$candidate && break
             done
         fi
         [ -x "${CUDA_HOME:-/none}/bin/nvcc" ] || { echo "no nvcc: set CUDA_HOME"; return 1; }
-        nvcc_major=$("$CUDA_HOME/bin/nvcc" --version | sed -n 's/.*release \([0-9]*\)\..*/\1/p')
-        [ "$nvcc_major" = "${torch_cuda%%.*}" ] \
-            || { echo "nvcc $nvcc_major.x in $CUDA_HOME, torch is built with CUDA $torch_cuda"; return 1; }
+        # the decisions tools/setup_env.sh makes: the visible GPU's arch (or TORCH_CUDA_ARCH_LIST),
+        # and a toolkit whose major version is torch's; sets MMCV_ARCH_LIST and MMCV_CUDA_HOME
+        plan=$(CUDA_HOME=$CUDA_HOME "$PYTHON" "$ROOT/tools/mmcv_build.py" plan 2>&1) \
+            || { echo "$plan"; return 1; }
+        eval "$plan"
         command -v ninja >/dev/null || echo "warning: no ninja on PATH: the build runs serially"
-        echo "building mmcv $version: CUDA ops for sm_${arch/./}, $(nproc) jobs, CUDA_HOME=$CUDA_HOME (at most $cap s)"
-        build_env+=(FORCE_CUDA=1 TORCH_CUDA_ARCH_LIST="$arch" CUDA_HOME="$CUDA_HOME")
+        echo "building mmcv $version: CUDA ops for $MMCV_ARCH_LIST, $(nproc) jobs, CUDA_HOME=$MMCV_CUDA_HOME (at most $cap s)"
+        build_env+=(FORCE_CUDA=1 TORCH_CUDA_ARCH_LIST="$MMCV_ARCH_LIST" CUDA_HOME="$MMCV_CUDA_HOME")
     else
         echo "building mmcv $version without ops (dry run: the real check builds its CUDA ops here)"
     fi
