@@ -49,7 +49,7 @@ def test_benchmark_writes_json_table_and_plot(tmp_path, capsys):
 
 def test_gpu_preset_smoke_runs_on_cpu(tmp_path, capsys):
     """--preset gpu shrunk by --smoke runs on a CPU: its path is checked here, its figures on a
-    GPU (tools/gpu_check.sh); what needs CUDA is left out and noted."""
+    GPU (tools/gpu_check.py); what needs CUDA is left out and noted."""
     out = tmp_path / 'bench.json'
     load_tool('benchmark').main(['--preset', 'gpu', '--smoke', '--device', 'cpu', '--settings',
                                  'paper', 'fp16', 'train_amp', '--out', str(out)])

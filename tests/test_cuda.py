@@ -2,7 +2,7 @@
 
 Collected everywhere. Without a CUDA device every test here is skipped with the reason "not run:
 no CUDA device", so a CPU run (CI) reports them as not run, never as passed.
-``tools/gpu_check.sh`` runs this tier on a GPU machine (``pytest tests/test_cuda.py -m cuda``).
+``tools/gpu_check.py`` runs this tier on a GPU machine (``pytest tests/test_cuda.py -m cuda``).
 
 Covered: HSResNet forward and backward on CUDA against the CPU (FP32, FP16 and BF16 autocast),
 channels_last; SyncBN through a one-process NCCL group against BN; AMP training steps of each

@@ -1,6 +1,6 @@
 """The GPU check's CPU-side parts: the bundle's manifest and requirement checks
-(tools/gpu_bundle.py) and tools/gpu_check.sh failing fast, with a message, when what it needs is
-not there. (Its steps themselves are rehearsed with ``tools/gpu_check.sh --dry-run``, which needs
+(tools/gpu_bundle.py) and tools/gpu_check.py failing fast, with a message, when what it needs is
+not there. (Its steps themselves are rehearsed with ``tools/gpu_check.py --dry-run``, which needs
 the bundle that tools/prepare_gpu_bundle.sh downloads.)"""
 import io
 import os
@@ -107,35 +107,102 @@ def test_prebuilt_mmcv_wheel_only_for_its_torch_and_python(tmp_path):
 
 
 def gpu_check(*args, **env):
-    return subprocess.run(['bash', 'tools/gpu_check.sh', *args], cwd=ROOT, capture_output=True,
-                          text=True, timeout=120, env=dict(os.environ, **env))
+    return subprocess.run([sys.executable, 'tools/gpu_check.py', *args], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120,
+                          env=dict(os.environ, **env))
 
 
 def python312():
     """A Python 3.12 that runs (pyenv's shim names one it may refuse to start), or None."""
-    candidates = sorted(Path('/root/.pyenv/versions').glob('3.12*/bin/python3.12'))
-    for candidate in [*map(str, candidates), 'python3.12']:
-        try:
-            if subprocess.run([candidate, '-c', ''], capture_output=True).returncode == 0:
-                return candidate
-        except OSError:
-            continue
-    return None
+    return load_tool('gpu_check').find_python312()
+
+
+def summary_of(out):
+    return (out / 'summary.txt').read_text()
 
 
 def test_gpu_check_fails_fast_with_a_reason(tmp_path):
     usage = gpu_check()
     assert usage.returncode == 2 and 'OUT_DIR' in usage.stderr
+    assert gpu_check('--only', 'everything', str(tmp_path)).returncode == 2
+    (tmp_path / 'a_file').write_text('')
+    not_a_folder = gpu_check(str(tmp_path / 'a_file' / 'out'))
+    assert not_a_folder.returncode == 1 and 'cannot create OUT_DIR' in not_a_folder.stderr
     out = tmp_path / 'out'
     wrong_python = gpu_check(str(out), PYTHON=sys.executable)
     assert wrong_python.returncode == 1
-    summary = (out / 'summary.txt').read_text()
-    assert "the bundle's wheels are cp312" in summary and 'result: FAILED' in summary
+    assert "the bundle's wheels are cp312" in summary_of(out)
+    assert 'result: FAILED' in summary_of(out)
+    no_python = gpu_check(str(out), '--python', 'no-such-python3')
+    assert no_python.returncode == 1 and 'no no-such-python3 here' in summary_of(out)
+
+
+@pytest.mark.skipif(python312() is None, reason='no Python 3.12 here to pass the preflight')
+def test_gpu_check_stops_at_the_step_that_fails(tmp_path, bundle):
     py312 = python312()
-    if py312 is None:
-        pytest.skip('no Python 3.12 here for the missing-bundle case')
-    no_bundle = gpu_check(str(out), PYTHON=py312, HS_GPU_BUNDLE=str(tmp_path / 'nothing'))
+    out = tmp_path / 'out'
+    no_bundle = gpu_check(str(out), '--bundle', str(tmp_path / 'nothing'), PYTHON=py312)
     assert no_bundle.returncode == 1
-    summary = (out / 'summary.txt').read_text()
-    assert 'missing or incomplete' in summary and 'prepare_gpu_bundle.sh' in summary
+    assert 'missing or incomplete' in summary_of(out)
+    assert 'prepare_gpu_bundle.sh' in summary_of(out)
     assert sorted(p.name for p in out.iterdir()) == ['install.log', 'summary.txt']
+    # a complete bundle, on a machine where torch sees no GPU (this Python 3.12 has no torch)
+    no_gpu = gpu_check(str(out), '--bundle', str(bundle), PYTHON=py312)
+    assert no_gpu.returncode == 1
+    assert 'FAILED: no CUDA device visible to torch' in summary_of(out)
+    assert (out / 'env.txt').read_text().startswith('# ')
+    # the rehearsal gets past the GPU and stops at the install: these wheels are only names
+    dry = gpu_check('--dry-run', str(out), '--bundle', str(bundle), PY312=py312)
+    assert dry.returncode == 1, dry.stdout
+    lines = summary_of(out).splitlines()
+    assert lines[0].startswith('[gpu_check] dry run on ')
+    assert lines[1].split()[:2] == ['preflight', 'ok']
+    assert "[gpu_check] FAILED: pip install of the bundle's wheels failed (install.log)" in lines
+    assert lines[-1] == '[gpu_check] result: FAILED'
+
+
+def make_check(tmp_path, **options):
+    gpu_check = load_tool('gpu_check')
+    args = gpu_check.parse_args([str(tmp_path / 'out'), *options.pop('argv', [])])
+    os.makedirs(args.out_dir)
+    for name, value in options.items():
+        setattr(args, name, value)
+    return gpu_check.GPUCheck(args)
+
+
+def test_steps_that_would_start_too_late_are_skipped_and_fail(tmp_path):
+    check = make_check(tmp_path, budget=70)
+    check.test_python = sys.executable
+    check.cuda_tier()
+    check.benchmark()
+    lines = summary_of(tmp_path / 'out').splitlines()
+    assert lines[0].split()[:2] == ['cuda-tier', 'skipped:']
+    assert lines[1].split()[:2] == ['benchmark', 'skipped:']
+    assert check.failed
+    only = make_check(tmp_path / 'only', argv=['--only', 'tier'], budget=100)
+    only.benchmark()
+    assert 'not run (--only tier)' in summary_of(tmp_path / 'only' / 'out')
+    assert not only.failed
+
+
+def test_tier_counts_from_junit_or_from_a_cut_off_log(tmp_path):
+    gpu_check = load_tool('gpu_check')
+    junit = tmp_path / 'junit.xml'
+    junit.write_text('<testsuites><testsuite tests="13" failures="1" errors="1" skipped="2">'
+                     '</testsuite></testsuites>')
+    assert gpu_check.tier_counts(str(junit), '') == '9 passed, 2 failed, 2 skipped'
+    log = tmp_path / 'tests.log'
+    log.write_text('tests/test_cuda.py::test_a PASSED\ntests/test_cuda.py::test_b FAILED\n'
+                   'tests/test_cuda.py::test_c PASSED\n')
+    counts = gpu_check.tier_counts(str(tmp_path / 'none.xml'), str(log))
+    assert counts == 'no junit.xml; so far 2 passed, 1 failed'
+
+
+def test_bench_status_names_what_finished(tmp_path):
+    gpu_check = load_tool('gpu_check')
+    report = tmp_path / 'bench.json'
+    assert gpu_check.bench_status(str(report)) == 'no bench.json'
+    report.write_text('{"complete": false, "settings": [{"name": "paper", "status": "done"}, '
+                      '{"name": "compile", "status": "skipped: out of time"}]}')
+    assert gpu_check.bench_status(str(report)) == ('done: paper; skipped: compile; '
+                                                   'the next one cut off')

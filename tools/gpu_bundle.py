@@ -1,4 +1,4 @@
-"""The bundle that tools/gpu_check.sh installs on a GPU machine without network.
+"""The bundle that tools/gpu_check.py installs on a GPU machine without network.
 
 ``tools/prepare_gpu_bundle.sh`` fills an ignored folder (default ``.gpu_bundle/``) on a machine
 with network; the device run carries it along (64 MiB with the repository). Layout::

@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
-# Prepare the bundle tools/gpu_check.sh installs on a GPU machine that has no network: the cp312
+# Prepare the bundle tools/gpu_check.py installs on a GPU machine that has no network: the cp312
 # wheels of the OpenMMLab stack (tools/gpu_bundle.py PINS) and mmcv's sdist, in an ignored folder
 # the device run carries along (it must fit in 64 MiB with the repository).
 #
 # Usage: tools/prepare_gpu_bundle.sh [--build-mmcv] [BUNDLE_DIR]    (default: .gpu_bundle)
 #
 # Then, from the repository root on this machine:
-#   tools/gpu_check.sh --dry-run /tmp/gpu_check      # rehearse every step a CPU can
+#   python3 tools/gpu_check.py --dry-run /tmp/gpu_check      # rehearse every step a CPU can
 # and on the GPU machine (carry: .gpu_bundle):
-#   tools/gpu_check.sh OUT_DIR
+#   python3 tools/gpu_check.py OUT_DIR
 #
 # --build-mmcv also builds mmcv's CUDA ops here, ahead, for the GPU machine (torch 2.11.0+cu130,
 # Python 3.12, sm_90), so that the check does not spend 4-6 of its minutes compiling them there.
