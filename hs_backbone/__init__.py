@@ -1,5 +1,5 @@
 """HS-ResNet (Hierarchical-Split ResNet) backbone for OpenMMLab codebases."""
-from . import checkpoint, rng_state_hook  # noqa: F401  (registers RNGStateHook)
+from . import checkpoint, residual_init, rng_state_hook  # noqa: F401  (registers the hook, the init)
 from .models import HSBlock, HSBottleneck, HSResLayer, HSResNet
 from .registry import REGISTERED_IN
 

@@ -20,4 +20,11 @@ model = dict(
         norm_cfg=dict(type='BN', requires_grad=True),
         norm_eval=False,
         style='pytorch',
-        init_cfg=None))
+        # mmdet builds Res2Net and ResNeSt without the zero-init of the residual branches that its
+        # ResNet and HSResNet get (zero_init_residual is accepted and ignored): the same start
+        # for all, from hs_backbone's ZeroResidualNorm (docs/compare.md)
+        init_cfg=[
+            dict(type='Kaiming', layer='Conv2d'),
+            dict(type='Constant', val=1, layer=['_BatchNorm', 'GroupNorm']),
+            dict(type='ZeroResidualNorm')
+        ]))
