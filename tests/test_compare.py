@@ -124,6 +124,24 @@ def test_compare_resumes_skips_and_reports(tiny_demo_data, tmp_path, capsys):
         compare.main(compare_cmd(tiny_demo_data, work_dir, 'train_cfg.max_iters=3')[2:])
 
 
+def test_a_pair_from_an_edited_config_is_not_reused(tmp_path):
+    compare = load_tool('compare')
+    (tmp_path / 'base.py').write_text("model = dict(type='Toy', depth=50)\n")
+    config = tmp_path / 'child.py'
+    config.write_text("_base_ = './base.py'\nmodel = dict(width=16)\n")
+    run_dir = str(tmp_path / 'runs' / 'seed_0')
+    options = ['randomness.seed=0']
+    state = compare.run_state(run_dir, str(config), 0, options)
+    assert compare.run_state(run_dir, str(config), 0, options) == state
+    # the digest is of the config as training sees it: another seed is another config
+    assert state['config_sha256'] != compare.config_digest(str(config), ['randomness.seed=1'])
+    (tmp_path / 'base.py').write_text("model = dict(type='Toy', depth=101)\n")
+    with pytest.raises(SystemExit, match=r'trained from another version of .*child.py'):
+        compare.run_state(run_dir, str(config), 0, options)
+    (tmp_path / 'base.py').write_text("model = dict(type='Toy', depth=50)\n")
+    assert compare.run_state(run_dir, str(config), 0, options) == state
+
+
 def test_report_with_a_single_seed_has_no_spread():
     report_tools = load_tool('compare_report')
     runs = [dict(config=f'configs/{name}.py', seed=0, metrics={'coco/bbox_mAP': value},

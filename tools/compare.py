@@ -27,6 +27,7 @@ Example:
         configs/demo/deeplabv3plus_r50-d8_demo.py --seeds 0 1 2 --demo
 """
 import argparse
+import hashlib
 import json
 import os
 import os.path as osp
@@ -125,6 +126,19 @@ def task_options(args, scope, data):
     return options + list(args.cfg_options)
 
 
+def config_digest(config, options):
+    """sha256 of the config as training resolves it (bases and ``options`` merged).
+
+    A pair's directory keeps the digest it was trained with, so that results of a config edited
+    since are not mixed into a new comparison.
+    """
+    def stable(value):  # types and functions in a config: by name, not by address
+        name = getattr(value, '__qualname__', None)
+        return f'{getattr(value, "__module__", "")}.{name}' if name else repr(value)
+    resolved = json.dumps(load_config(config, options).to_dict(), sort_keys=True, default=stable)
+    return hashlib.sha256(resolved.encode()).hexdigest()
+
+
 def read_json(path):
     with open(path) as f:
         return json.load(f)
@@ -141,7 +155,8 @@ def write_json(path, obj):
 def run_state(run_dir, config, seed, train_options):
     """``run.json`` of a pair: what it was started with, its training attempts and result."""
     path = osp.join(run_dir, 'run.json')
-    identity = dict(config=config, seed=seed, train_options=train_options)
+    identity = dict(config=config, config_sha256=config_digest(config, train_options), seed=seed,
+                    train_options=train_options)
     if not osp.isfile(path):
         os.makedirs(run_dir, exist_ok=True)
         state = dict(identity, attempts=[], checkpoint=None)
@@ -149,6 +164,10 @@ def run_state(run_dir, config, seed, train_options):
         return state
     state = read_json(path)
     before = {k: state.get(k) for k in identity}
+    same_arguments = all(before[k] == identity[k] for k in identity if k != 'config_sha256')
+    if same_arguments and before['config_sha256'] != identity['config_sha256']:
+        raise SystemExit(f'{run_dir} was trained from another version of {config} (edited '
+                         'since, or its bases): delete it or choose another --work-dir')
     if before != identity:
         raise SystemExit(f'{run_dir} was started with other arguments ({before}, now '
                          f'{identity}): delete it or choose another --work-dir')
