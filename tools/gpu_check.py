@@ -41,6 +41,8 @@ ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, osp.join(ROOT, 'tools'))
 import gpu_bundle  # noqa: E402
 
+# bundle wheels left out where the Python already imports what they provide
+PROVIDED_BY_IMAGE = {'setuptools-': 'pkg_resources', 'wheel-': 'wheel'}
 OUTPUTS = ('summary.txt', 'env.txt', 'install.log', 'tests.log', 'junit.xml', 'bench.log',
            'bench.json', 'bench.png')
 PYTORCH_ENV = """
@@ -192,27 +194,28 @@ class GPUCheck:
     def left(self):
         return int(self.budget - (time.monotonic() - self.start))
 
-    def note(self, message):
-        line = f'[gpu_check] {message}'
+    def summary(self, line):
         print(line, flush=True)
         with open(self.path('summary.txt'), 'a') as f:
             f.write(line + '\n')
 
+    def note(self, message):
+        self.summary(f'[gpu_check] {message}')
+
     def step(self, name, result, started):
-        line = f'{name:<18} {result:<30} {int(time.monotonic() - started):4d} s'
-        print(line, flush=True)
-        with open(self.path('summary.txt'), 'a') as f:
-            f.write(line + '\n')
+        self.summary(f'{name:<18} {result:<30} {int(time.monotonic() - started):4d} s')
 
     def with_path(self, *folders):
         """This check's environment with PYTHONPATH starting with ``folders``."""
         paths = [p for p in (*folders, self.env.get('PYTHONPATH')) if p]
         return dict(self.env, PYTHONPATH=os.pathsep.join(paths))
 
-    def pip_install(self, python, wheels):
-        return run([python, '-m', 'pip', 'install', '-q', '--no-index', '--no-deps',
-                    '--no-compile', '--disable-pip-version-check', '--target', self.site,
-                    *wheels], self.path('install.log'), env=self.env)
+    def pip_install(self, wheels, target=None):
+        """Install wheels, without their dependencies, into ``target`` (default: the site)."""
+        return run([self.install_python, '-m', 'pip', 'install', '-q', '--no-index',
+                    '--no-deps', '--no-compile', '--disable-pip-version-check',
+                    '--target', target or self.site, *wheels], self.path('install.log'),
+                   env=self.env)
 
     # --- the pythons ---------------------------------------------------------------------
     def choose_pythons(self):
@@ -278,13 +281,12 @@ class GPUCheck:
         # setuptools (pkg_resources: mmengine's `mmdet::` bases, mmcv's setup.py) and wheel only
         # where this Python lacks them: the image's own setuptools is not shadowed if it can be
         for wheel in sorted(glob.glob(osp.join(self.bundle, 'wheels', '*.whl'))):
-            provides = {'setuptools-': 'pkg_resources', 'wheel-': 'wheel'}
-            module = next((m for prefix, m in provides.items()
+            module = next((m for prefix, m in PROVIDED_BY_IMAGE.items()
                            if osp.basename(wheel).startswith(prefix)), None)
             if module and output([self.install_python, '-c', f'import {module}']) is not None:
                 continue
             wheels.append(wheel)
-        if self.pip_install(self.install_python, wheels) != 0:
+        if self.pip_install(wheels) != 0:
             raise CheckFailed("pip install of the bundle's wheels failed (install.log)")
         self.step('install-wheels', f'ok ({len(wheels)} wheels)', t0)
         if self.dry:
@@ -300,9 +302,8 @@ class GPUCheck:
         log = self.path('install.log')
         fetched = run([self.install_python, '-m', 'pip', 'download', '-q', '--no-deps',
                        '--only-binary=:all:', '-d', download, 'numpy', 'packaging'], log) == 0
-        if fetched and run([self.install_python, '-m', 'pip', 'install', '-q', '--no-index',
-                            '--no-deps', '--no-compile', '--target', self.image_site,
-                            *glob.glob(osp.join(download, '*.whl'))], log) == 0:
+        if fetched and self.pip_install(glob.glob(osp.join(download, '*.whl')),
+                                        target=self.image_site) == 0:
             names = ' '.join(sorted(n.split('-')[0] for n in os.listdir(download)))
             self.step('image-stand-ins', f'ok ({names})', t0)
         else:
@@ -315,7 +316,7 @@ class GPUCheck:
             prebuilt = output([self.install_python, 'tools/gpu_bundle.py', 'mmcv-wheel',
                                self.bundle], env=self.with_path(self.site))
         if prebuilt:
-            if self.pip_install(self.install_python, [prebuilt]) != 0:
+            if self.pip_install([prebuilt]) != 0:
                 raise CheckFailed(f'pip install of {prebuilt} failed (install.log)')
             self.step('mmcv', f'ok (prebuilt {osp.basename(prebuilt)})', t0)
             return
@@ -369,16 +370,17 @@ class GPUCheck:
             f.write(text.replace('-std=c++17', '-std=c++20'))
         env = dict(self.with_path(self.site, self.image_site), MMCV_WITH_OPS=str(int(with_ops)),
                    MAX_JOBS=str(os.cpu_count()))
+        if with_ops:
+            env.update(self.mmcv_cuda_env(log))
+            message = (f'building mmcv {version}: CUDA ops for {env["TORCH_CUDA_ARCH_LIST"]}, '
+                       f'{os.cpu_count()} jobs, CUDA_HOME={env["CUDA_HOME"]} (at most {cap} s)\n')
+            if not shutil.which('ninja', path=env['PATH']):
+                message = 'warning: no ninja on PATH: the build runs serially\n' + message
+        else:
+            message = (f'building mmcv {version} without ops (dry run: the real check builds its '
+                       'CUDA ops here)\n')
         with open(log, 'a') as f:
-            if with_ops:
-                env.update(self.mmcv_cuda_env(log))
-                if not shutil.which('ninja', path=env['PATH']):
-                    f.write('warning: no ninja on PATH: the build runs serially\n')
-                f.write(f'building mmcv {version}: CUDA ops for {env["TORCH_CUDA_ARCH_LIST"]}, '
-                        f'{os.cpu_count()} jobs, CUDA_HOME={env["CUDA_HOME"]} (at most {cap} s)\n')
-            else:
-                f.write(f'building mmcv {version} without ops (dry run: the real check builds '
-                        'its CUDA ops here)\n')
+            f.write(message)
         if cap < 60:
             raise CheckFailed(f'no time left to build mmcv ({cap} s)')
         dist = osp.join(self.work, 'dist')
@@ -389,7 +391,7 @@ class GPUCheck:
             raise CheckFailed(f'mmcv build failed (exit {rc}'
                               + (': out of time' if rc == 124 else '') + '; install.log)')
         # without ops, mmcv's setup.py names the package mmcv-lite
-        if self.pip_install(self.install_python, glob.glob(osp.join(dist, 'mmcv*.whl'))) != 0:
+        if self.pip_install(glob.glob(osp.join(dist, 'mmcv*.whl'))) != 0:
             raise CheckFailed('pip install of the built mmcv failed (install.log)')
 
     # --- 3. what the check runs with ---------------------------------------------------------
