@@ -8,11 +8,11 @@ import subprocess
 import sys
 
 import pytest
-import torch
 
 from hs_backbone.checkpoint import safe_load
 
 from .conftest import ROOT, free_port, load_tool, run_checked
+from .utils import assert_same_weights, logged_losses
 
 SEG_CONFIG = 'configs/demo/deeplabv3plus_hs-r50-d8_demo.py'
 ITERS = 2
@@ -182,7 +182,7 @@ def test_killed_worker_is_restarted_and_resumes_to_the_uninterrupted_result(
     # same seed, deterministic: the same losses before the kill and after the restart
     reference = losses(straight)
     assert sorted(reference) == list(range(1, 2 * ITERS + 1))
-    first, restarted = runs(work_dir)
+    first, restarted = logged_losses(work_dir)
     assert set(first) >= set(range(1, ITERS + 1))
     assert sorted(restarted) == list(range(ITERS + 1, 2 * ITERS + 1))
     for run in (first, restarted):
@@ -190,25 +190,9 @@ def test_killed_worker_is_restarted_and_resumes_to_the_uninterrupted_result(
     assert_same_weights(straight / f'iter_{2 * ITERS}.pth', work_dir / f'iter_{2 * ITERS}.pth')
 
 
-def runs(work_dir):
-    """Losses (iteration -> total loss) logged by each start of a run, oldest first."""
-    out = []
-    for path in sorted(work_dir.glob('*/vis_data/scalars.json')):
-        records = [json.loads(line) for line in path.read_text().splitlines()]
-        out.append({r['iter']: r['loss'] for r in records if 'loss' in r})
-    return out
-
-
 def losses(work_dir):
-    (only, ) = runs(work_dir)
+    (only, ) = logged_losses(work_dir)
     return only
-
-
-def assert_same_weights(a, b):
-    state_a, state_b = safe_load(str(a))['state_dict'], safe_load(str(b))['state_dict']
-    assert state_a.keys() == state_b.keys()
-    different = [k for k in state_a if not torch.equal(state_a[k], state_b[k])]
-    assert not different, different[:5]
 
 
 def assert_trained_alike(single, work_dir):

@@ -14,10 +14,10 @@ import time
 import pytest
 import torch
 
-from hs_backbone.checkpoint import safe_load
 from hs_backbone.runner_setup import checkpoint_to_resume, find_resumable_checkpoint
 
 from .conftest import ROOT, free_port, load_tool, run_checked
+from .utils import assert_same_weights, logged_losses
 
 DET_CONFIG = 'configs/demo/mask-rcnn_hs-r50_fpn_demo.py'
 MAX_ITERS = 6
@@ -34,21 +34,8 @@ def train_cmd(data, work_dir, *extra):
 
 
 def losses(work_dir):
-    """iteration -> total loss, from every run's scalars.json in ``work_dir``."""
-    out = {}
-    for path in work_dir.glob('*/vis_data/scalars.json'):
-        for line in path.read_text().splitlines():
-            record = json.loads(line)
-            if 'loss' in record:
-                out[record['iter']] = record['loss']
-    return out
-
-
-def assert_same_weights(a, b):
-    state_a, state_b = safe_load(str(a))['state_dict'], safe_load(str(b))['state_dict']
-    assert state_a.keys() == state_b.keys()
-    different = [k for k in state_a if not torch.equal(state_a[k], state_b[k])]
-    assert not different, different[:5]
+    """iteration -> total loss over every start of the run; a later start's value wins."""
+    return {i: loss for run in logged_losses(work_dir) for i, loss in run.items()}
 
 
 def kill_after_checkpoint(cmd, work_dir, name):
